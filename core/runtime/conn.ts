@@ -1,0 +1,77 @@
+/**
+ * The byte-stream seam between the runtimes' native sockets and the SMTP
+ * engine. Everything above `core/runtime/` sees only these types.
+ *
+ * @module
+ */
+
+/** An address and port of one end of a connection. */
+export interface Endpoint {
+  /** IPv4 or IPv6 literal, without brackets. */
+  address: string;
+  port: number;
+}
+
+/** Options for upgrading a live connection to TLS (server side). */
+export interface TlsServerOptions {
+  /** PEM certificate chain. */
+  cert: string;
+  /** PEM private key. */
+  key: string;
+}
+
+/**
+ * One accepted or dialled TCP connection.
+ *
+ * `read()` yields chunks in arrival order and `null` at end of stream; it is
+ * pull-based so a slow consumer never makes the adapter buffer without bound.
+ */
+export interface Conn {
+  readonly remote: Endpoint;
+  readonly local: Endpoint;
+  /** Next chunk of bytes, or `null` once the peer has closed. */
+  read(): Promise<Uint8Array | null>;
+  /** Writes all of `data`; resolves when the runtime has taken it. */
+  write(data: Uint8Array): Promise<void>;
+  /** Closes the connection; safe to call more than once. */
+  close(): void;
+  /**
+   * Upgrades this connection to TLS as the server (RFC 3207) and returns the
+   * encrypted connection. Bytes already read but not consumed stay with the
+   * caller: STARTTLS must discard them (CVE-2011-0411).
+   */
+  startTls(options: TlsServerOptions): Promise<Conn>;
+}
+
+/** A bound listening socket. */
+export interface Listener {
+  readonly local: Endpoint;
+  /** Stops accepting; live connections are untouched. */
+  close(): void;
+}
+
+/** What a listener does with each accepted connection. */
+export type ConnHandler = (conn: Conn) => void;
+
+/** Options for {@linkcode Runtime.listen}. */
+export interface ListenOptions {
+  hostname: string;
+  /** 0 picks a free port; read it back from `Listener.local.port`. */
+  port: number;
+}
+
+/** Options for {@linkcode Runtime.connect}. */
+export interface ConnectOptions {
+  hostname: string;
+  port: number;
+}
+
+/** Splits `host:port` or `[v6]:port` into its parts. */
+export function parseHostPort(text: string): { hostname: string; port: number } {
+  const match = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
+  const port = Number(match?.[2]);
+  if (!match || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new TypeError(`expected HOST:PORT, got "${text}"`);
+  }
+  return { hostname: match[1] as string, port };
+}
