@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# Benchmark: Postfix smtp-source against Postino and against Postfix smtp-sink, in the same run,
+# reported as a ratio (absolute figures drift by up to 35% between runs; compare within one run).
+#
+#   bash scripts/bench.sh                   # Postino on Deno
+#   RUNTIME=bun bash scripts/bench.sh       # Postino on Bun
+#   SINK_ONLY=1 bash scripts/bench.sh       # only the smtp-sink half (harness check)
+#
+# Environment:
+#   MSGS=2000        messages per run            SESSIONS=20    parallel sessions
+#   SIZE=10240       message length in bytes     RUN_TIMEOUT=120 seconds allowed per smtp-source run
+#   DRAIN_TIMEOUT=120 seconds to wait for Maildir delivery to finish after a Postino run
+#   BENCH_FROM=a@localhost  BENCH_TO=user@localhost   KEEP=1 keeps the data dir under .bench/
+#
+# Scenarios: (a) many messages per connection (smtp-source -d), (b) one message per connection.
+# "accept msgs/s" is MSGS / wall time of smtp-source (Postino answers 250 only after the message is
+# fsynced into the spool). "Maildir" checks that DIR/mail/localhost/user/new holds every message
+# sent so far, waiting up to DRAIN_TIMEOUT for delivery; "e2e msgs/s" is MSGS / (time from the
+# start of the run until the last file appeared).
+# Exit status: non-zero when a run failed or the Maildir count is wrong.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PATH="$ROOT/node_modules/.bin:$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+MSGS="${MSGS:-2000}"
+SESSIONS="${SESSIONS:-20}"
+SIZE="${SIZE:-10240}"
+RUN_TIMEOUT="${RUN_TIMEOUT:-120}"
+DRAIN_TIMEOUT="${DRAIN_TIMEOUT:-120}"
+RUNTIME="${RUNTIME:-deno}"
+FROM="${BENCH_FROM:-a@localhost}"
+TO="${BENCH_TO:-user@localhost}"
+SINK_ONLY="${SINK_ONLY:-0}"
+
+for cmd in smtp-sink smtp-source python3 timeout; do
+  command -v "$cmd" >/dev/null 2>&1 || {
+    echo "bench: $cmd not found (see PEERS.md: apt-get install postfix, without starting it)" >&2
+    exit 2
+  }
+done
+case "$RUNTIME" in
+  deno) postino=(deno run -A main.ts) ;;
+  bun) postino=(bun main.ts) ;;
+  *)
+    echo "bench: RUNTIME must be deno or bun" >&2
+    exit 2
+    ;;
+esac
+
+mkdir -p .bench
+WORK="$(mktemp -d "$ROOT/.bench/run.XXXXXX")"
+DATA="$WORK/data"
+MAILDIR="$DATA/mail/${TO#*@}/${TO%@*}/new"
+
+pids=()
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  if [[ "${KEEP:-0}" == 1 ]]; then
+    echo "bench: kept $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+now() { date +%s.%N; }
+
+port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# wait_ready PID PORT LOG: until LOG mentions "listening" or PORT accepts; fail if PID exits.
+wait_ready() {
+  local pid="$1" port="$2" log="$3" i
+  for ((i = 0; i < 300; i++)); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "bench: server (pid $pid) exited; its log:" >&2
+      cat "$log" >&2
+      return 1
+    fi
+    if grep -qi listening "$log" 2>/dev/null && port_open "$port"; then
+      return 0
+    fi
+    if ((i > 20)) && port_open "$port"; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "bench: server on port $port not ready after 30s; its log:" >&2
+  cat "$log" >&2
+  return 1
+}
+
+maildir_count() {
+  if [[ -d "$MAILDIR" ]]; then
+    find "$MAILDIR" -maxdepth 1 -type f | wc -l
+  else
+    echo 0
+  fi
+}
+
+# run_source PORT [extra smtp-source flags...]: prints the wall time in seconds; fails on error.
+run_source() {
+  local port="$1" t0 t1 rc
+  shift
+  t0="$(now)"
+  set +e
+  timeout "$RUN_TIMEOUT" smtp-source -4 -M localhost -f "$FROM" -t "$TO" \
+    -s "$SESSIONS" -l "$SIZE" -m "$MSGS" "$@" "127.0.0.1:$port" >"$WORK/source.log" 2>&1
+  rc=$?
+  set -e
+  t1="$(now)"
+  if ((rc != 0)); then
+    if ((rc == 124)); then
+      echo "bench: smtp-source timed out after ${RUN_TIMEOUT}s" >&2
+    else
+      echo "bench: smtp-source exited $rc:" >&2
+    fi
+    tail -n 5 "$WORK/source.log" >&2
+    return 1
+  fi
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
+}
+
+rate() { awk -v n="$MSGS" -v s="$1" 'BEGIN { if (s > 0) printf "%.0f", n / s; else print "-" }'; }
+
+# --- smtp-sink ---------------------------------------------------------------------------------
+SINK_PORT="$(free_port)"
+sink_args=(-4 -m 1000)
+if ((EUID == 0)); then
+  sink_args+=(-u nobody)
+fi
+smtp-sink "${sink_args[@]}" "127.0.0.1:$SINK_PORT" 1024 >"$WORK/sink.log" 2>&1 &
+pids+=($!)
+sink_pid=$!
+
+# --- Postino -----------------------------------------------------------------------------------
+if [[ "$SINK_ONLY" != 1 ]]; then
+  if [[ ! -f main.ts ]]; then
+    echo "bench: main.ts does not exist yet (run with SINK_ONLY=1 for the smtp-sink half)" >&2
+    exit 2
+  fi
+  mkdir -p "$DATA"
+  "${postino[@]}" user add "$TO" --data-dir "$DATA" >"$WORK/useradd.log" 2>&1 </dev/null || {
+    echo "bench: '${postino[*]} user add $TO' failed:" >&2
+    cat "$WORK/useradd.log" >&2
+    exit 1
+  }
+  POSTINO_PORT="$(free_port)"
+  "${postino[@]}" serve --listen "127.0.0.1:$POSTINO_PORT" --data-dir "$DATA" \
+    --domain "${TO#*@}" >"$WORK/postino.log" 2>&1 </dev/null &
+  pids+=($!)
+  postino_pid=$!
+fi
+
+wait_ready "$sink_pid" "$SINK_PORT" "$WORK/sink.log"
+if [[ "$SINK_ONLY" != 1 ]]; then
+  wait_ready "$postino_pid" "$POSTINO_PORT" "$WORK/postino.log"
+fi
+
+target="Postino on $RUNTIME"
+[[ "$SINK_ONLY" == 1 ]] && target="smtp-sink only"
+echo "bench: $MSGS msgs of $SIZE B, $SESSIONS sessions; $target; $(nproc) cores"
+status=0
+sent=0
+rows=()
+for scenario in a b; do
+  if [[ "$scenario" == a ]]; then
+    label="(a) -d, many msgs/conn"
+    flags=(-d)
+  else
+    label="(b) 1 msg/conn"
+    flags=()
+  fi
+
+  if ! sink_s="$(run_source "$SINK_PORT" "${flags[@]}")"; then
+    status=1
+    sink_s=0
+  fi
+  sink_rate="$(rate "$sink_s")"
+
+  if [[ "$SINK_ONLY" == 1 ]]; then
+    rows+=("$(printf '%-24s %12s %12s %8s %10s  %s' "$label" "$sink_rate" - - - -)")
+    continue
+  fi
+
+  t_start="$(now)"
+  if ! post_s="$(run_source "$POSTINO_PORT" "${flags[@]}")"; then
+    status=1
+    post_s=0
+  fi
+  post_rate="$(rate "$post_s")"
+  ratio="$(awk -v p="$post_s" -v s="$sink_s" 'BEGIN { if (p > 0 && s > 0) printf "%.2f", s / p; else print "-" }')"
+  sent=$((sent + MSGS))
+
+  # Wait for delivery to catch up with what was accepted.
+  deadline="$(awk -v t="$(now)" -v d="$DRAIN_TIMEOUT" 'BEGIN { printf "%.3f", t + d }')"
+  count="$(maildir_count)"
+  while ((count < sent)) && awk -v t="$(now)" -v d="$deadline" 'BEGIN { exit !(t < d) }'; do
+    sleep 0.05
+    count="$(maildir_count)"
+  done
+  t_end="$(now)"
+  if ((count == sent)); then
+    check="ok $count"
+    e2e="$(rate "$(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.3f", b - a }')")"
+  else
+    check="BAD $count/$sent"
+    e2e="-"
+    status=1
+  fi
+  rows+=("$(printf '%-24s %12s %12s %8s %10s  %s' "$label" "$sink_rate" "$post_rate" "$ratio" "$e2e" "$check")")
+done
+
+printf '\n%-24s %12s %12s %8s %10s  %s\n' "scenario" "sink msgs/s" "postino" "ratio" "e2e msgs/s" "Maildir"
+for row in "${rows[@]}"; do
+  echo "$row"
+done
+echo "(ratio = Postino/smtp-sink accept rate; e2e = until the last Maildir file appeared)"
+if ((status != 0)) && [[ "$SINK_ONLY" != 1 ]]; then
+  echo "--- postino log (tail) ---"
+  tail -n 20 "$WORK/postino.log"
+fi
+exit "$status"
