@@ -1,0 +1,268 @@
+/**
+ * The `postino user …` and `postino alias …` commands: manage the directory
+ * from the shell. They write straight to the database, and a running server
+ * sees the change on its next lookup.
+ *
+ * @module
+ */
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import type { Runtime } from "../core/runtime/runtime.ts";
+import { normalizeAddress } from "../core/store/address.ts";
+import { Directory } from "../core/store/directory.ts";
+
+/** What the commands need from the outside world, so tests can fake it. */
+export interface CliIo {
+  /** Writes one line to standard output. */
+  stdout(line: string): void;
+  /** Writes one line to standard error. */
+  stderr(line: string): void;
+  /** Reads all of standard input. */
+  readStdin(): Promise<string>;
+  /** Opens the directory kept under `dataDir`. */
+  openDirectory(dataDir: string): Promise<Directory>;
+}
+
+/**
+ * Opens the directory in `<dataDir>/postino.db`, creating the directory and
+ * the database if needed: the production {@linkcode CliIo.openDirectory}.
+ *
+ * @param runtime The runtime whose SQLite driver to use.
+ * @param dataDir The data directory, for example `./data`.
+ */
+export async function openDirectoryAt(runtime: Runtime, dataDir: string): Promise<Directory> {
+  await mkdir(dataDir, { recursive: true });
+  return new Directory(runtime.openDatabase(join(dataDir, "postino.db")));
+}
+
+const DEFAULT_DATA_DIR = "./data";
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+interface Context {
+  readonly args: string[];
+  readonly values: Values;
+  readonly io: CliIo;
+  directory(): Promise<Directory>;
+}
+
+/** One subcommand: its usage line, extra options, arity and action. */
+interface Subcommand {
+  readonly usage: string;
+  readonly options?: Options;
+  readonly args: readonly [min: number, max: number];
+  /** Options that must be given. */
+  readonly requires?: readonly string[];
+  /** Returns an exit code, or a message for a failure (exit code 1). */
+  run(context: Context): Promise<number | string>;
+}
+
+const PASSWORD_STDIN: Options = { "password-stdin": { type: "boolean" } };
+const COMMON: Options = {
+  "data-dir": { type: "string", default: DEFAULT_DATA_DIR },
+  help: { type: "boolean", short: "h" },
+};
+
+/** The first line of stdin, without its line ending. */
+async function readPassword(io: CliIo): Promise<string> {
+  const line = (await io.readStdin()).split("\n", 1)[0] ?? "";
+  return line.endsWith("\r") ? line.slice(0, -1) : line;
+}
+
+const USER_COMMANDS: Record<string, Subcommand> = {
+  add: {
+    usage: "user add ADDRESS [--password-stdin] [--name NAME] [--data-dir DIR]",
+    options: { ...PASSWORD_STDIN, name: { type: "string" } },
+    args: [1, 1],
+    async run({ args: [address = ""], values, io, directory }) {
+      const name = typeof values["name"] === "string" ? values["name"] : undefined;
+      let password: string | undefined;
+      if (values["password-stdin"] === true) {
+        password = await readPassword(io);
+        if (password === "") return "refusing an empty password";
+      }
+      await (await directory()).addUser(address, {
+        ...(password === undefined ? {} : { password }),
+        ...(name === undefined ? {} : { name }),
+      });
+      io.stdout(`added user ${normalizeAddress(address)}`);
+      return 0;
+    },
+  },
+  list: {
+    usage: "user list [--data-dir DIR]",
+    args: [0, 0],
+    async run({ io, directory }) {
+      for (const user of (await directory()).listUsers()) {
+        const name = user.name === undefined ? "" : ` (${user.name})`;
+        io.stdout(`${user.address}${name}${user.hasPassword ? "" : " [no password]"}`);
+      }
+      return 0;
+    },
+  },
+  remove: {
+    usage: "user remove ADDRESS [--data-dir DIR]",
+    args: [1, 1],
+    async run({ args: [address = ""], io, directory }) {
+      if (!(await directory()).removeUser(address)) return `no such user: ${address}`;
+      io.stdout(`removed user ${normalizeAddress(address)}`);
+      return 0;
+    },
+  },
+  passwd: {
+    usage: "user passwd ADDRESS --password-stdin [--data-dir DIR]",
+    options: PASSWORD_STDIN,
+    args: [1, 1],
+    // There is no terminal prompt: the password only ever comes from stdin.
+    requires: ["password-stdin"],
+    async run({ args: [address = ""], io, directory }) {
+      const password = await readPassword(io);
+      if (password === "") return "refusing an empty password";
+      await (await directory()).setPassword(address, password);
+      io.stdout(`changed password of ${normalizeAddress(address)}`);
+      return 0;
+    },
+  },
+};
+
+const ALIAS_COMMANDS: Record<string, Subcommand> = {
+  add: {
+    usage: "alias add ADDRESS MEMBER... [--data-dir DIR]",
+    args: [2, Infinity],
+    async run({ args: [address = "", ...members], io, directory }) {
+      const dir = await directory();
+      dir.addAlias(address, members);
+      io.stdout(`${normalizeAddress(address)} -> ${dir.getAlias(address)?.join(", ")}`);
+      return 0;
+    },
+  },
+  list: {
+    usage: "alias list [--data-dir DIR]",
+    args: [0, 0],
+    async run({ io, directory }) {
+      for (const alias of (await directory()).listAliases()) {
+        io.stdout(`${alias.address} -> ${alias.members.join(", ")}`);
+      }
+      return 0;
+    },
+  },
+  remove: {
+    usage: "alias remove ADDRESS [MEMBER...] [--data-dir DIR]",
+    args: [1, Infinity],
+    async run({ args: [address = "", ...members], io, directory }) {
+      const key = normalizeAddress(address);
+      if (!(await directory()).removeAlias(address, members)) {
+        return members.length === 0 ? `no such alias: ${key}` : `no such member of ${key}`;
+      }
+      io.stdout(members.length === 0 ? `removed alias ${key}` : `removed members from ${key}`);
+      return 0;
+    },
+  },
+};
+
+function printUsage(group: string, commands: Record<string, Subcommand>, out: (s: string) => void) {
+  out(`Usage:`);
+  for (const command of Object.values(commands)) out(`  postino ${command.usage}`);
+  out(`Options:`);
+  out(`  --data-dir DIR   where postino.db lives (default ${DEFAULT_DATA_DIR})`);
+  out(`  -h, --help       show this help`);
+  out(`See 'postino ${group} SUBCOMMAND --help'.`);
+}
+
+/** Runs one of `commands`; every failure ends up as an exit code here. */
+async function runGroup(
+  group: string,
+  commands: Record<string, Subcommand>,
+  argv: string[],
+  io: CliIo,
+): Promise<number> {
+  const [name, ...rest] = argv;
+  const usageError = (message: string, command?: Subcommand) => {
+    io.stderr(`postino ${group}: ${message}`);
+    if (command) io.stderr(`Usage: postino ${command.usage}`);
+    else printUsage(group, commands, io.stderr);
+    return 2;
+  };
+  if (name === "-h" || name === "--help" || name === "help") {
+    printUsage(group, commands, io.stdout);
+    return 0;
+  }
+  if (name === undefined) return usageError("missing subcommand");
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (command === undefined) return usageError(`unknown subcommand: ${name}`);
+
+  let parsed: { values: Values; positionals: string[] };
+  try {
+    parsed = parseArgs({
+      args: rest,
+      options: { ...COMMON, ...command.options },
+      strict: true,
+      allowPositionals: true,
+    });
+  } catch (error) {
+    // parseArgs throws only for unknown or malformed options (ERR_PARSE_ARGS_*).
+    const message = error instanceof Error ? error.message : String(error);
+    return usageError(message.split("\n", 1)[0] ?? message, command);
+  }
+  const { values, positionals } = parsed;
+  if (values["help"] === true) {
+    io.stdout(`Usage: postino ${command.usage}`);
+    return 0;
+  }
+  const [min, max] = command.args;
+  if (positionals.length < min) return usageError("missing argument", command);
+  if (positionals.length > max) return usageError("too many arguments", command);
+  for (const option of command.requires ?? []) {
+    if (values[option] === undefined) return usageError(`--${option} is required`, command);
+  }
+
+  const dataDir = String(values["data-dir"] ?? DEFAULT_DATA_DIR);
+  try {
+    const result = await command.run({
+      args: positionals,
+      values,
+      io,
+      directory: () => io.openDirectory(dataDir),
+    });
+    if (typeof result === "number") return result;
+    io.stderr(`postino ${group} ${name}: ${result}`);
+    return 1;
+  } catch (error) {
+    // The directory reports bad input and conflicts as TypeError.
+    if (!(error instanceof TypeError)) throw error;
+    io.stderr(`postino ${group} ${name}: ${error.message}`);
+    return 1;
+  }
+}
+
+/**
+ * Runs `postino user SUBCOMMAND …` (`args` starts at the subcommand): `add`,
+ * `list`, `remove` and `passwd`.
+ *
+ * @param args The arguments after `user`, e.g. `["add", "a@example.com"]`.
+ * @param io Output, stdin and access to the directory.
+ * @returns The exit code: 0 done, 1 failed, 2 bad usage.
+ *
+ * @example
+ * ```ts
+ * // echo 's3cret' | postino user add alice@example.com --password-stdin
+ * const code = await runUserCommand(["add", "alice@example.com", "--password-stdin"], io);
+ * ```
+ */
+export async function runUserCommand(args: string[], io: CliIo): Promise<number> {
+  return await runGroup("user", USER_COMMANDS, args, io);
+}
+
+/**
+ * Runs `postino alias SUBCOMMAND …` (`args` starts at the subcommand): `add`,
+ * `list` and `remove`.
+ *
+ * @param args The arguments after `alias`, e.g. `["list"]`.
+ * @param io Output, stdin and access to the directory.
+ * @returns The exit code: 0 done, 1 failed, 2 bad usage.
+ */
+export async function runAliasCommand(args: string[], io: CliIo): Promise<number> {
+  return await runGroup("alias", ALIAS_COMMANDS, args, io);
+}
