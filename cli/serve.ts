@@ -1,0 +1,155 @@
+/**
+ * `postino serve`: wires config, runtime, directory, plugins and server
+ * together, and handles SIGTERM (graceful stop) and SIGHUP (reload).
+ *
+ * @module
+ */
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { type Config, type RawConfig, validateConfig } from "../core/config.ts";
+import { MaildirWriter } from "../core/delivery/maildir.ts";
+import { DECISIONS, type PluginHost } from "../core/hooks/host.ts";
+import { HookRunner } from "../core/hooks/runner.ts";
+import { createLogger, type Logger } from "../core/log.ts";
+import type { Runtime } from "../core/runtime/runtime.ts";
+import { Server, type ServerSetup } from "../core/server.ts";
+import { Directory } from "../core/store/directory.ts";
+import { buildChain } from "../plugins/registry.ts";
+import { mergeFlags, readConfigFile, type ServeFlags } from "./config_file.ts";
+
+/** Usage of `postino serve`. */
+export const SERVE_USAGE = `Usage: postino serve [options]
+
+Options:
+  --config FILE             TOML config file (flags override it)
+  --listen HOST:PORT        address to listen on (repeatable; default 127.0.0.1:2525)
+  --hostname NAME           name used in the greeting and Received headers
+  --domain DOMAIN           local domain (repeatable; default localhost)
+  --data-dir DIR            where postino.db and the Maildirs live (default ./data)
+  --max-message-size BYTES  largest message accepted (default 10485760)
+  --plugin NAME|FILE        plugin to run before the built-ins (repeatable)
+  --verbose                 log the SMTP protocol trace (AUTH redacted)
+  -h, --help                show this help`;
+
+/** The `serve` option table, shared with `check-config`. */
+export const SERVE_OPTIONS = {
+  config: { type: "string" },
+  listen: { type: "string", multiple: true },
+  hostname: { type: "string" },
+  domain: { type: "string", multiple: true },
+  "data-dir": { type: "string" },
+  "max-message-size": { type: "string" },
+  plugin: { type: "string", multiple: true },
+  verbose: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** Parses `serve` arguments into flags and the config file path. */
+export function parseServeArgs(
+  args: string[],
+): { flags: ServeFlags; file?: string; help: boolean } {
+  const { values } = parseArgs({
+    args,
+    options: SERVE_OPTIONS,
+    strict: true,
+    allowPositionals: false,
+  });
+  const { config, help, ...flags } = values;
+  return config === undefined
+    ? { flags, help: help ?? false }
+    : { flags, file: config, help: help ?? false };
+}
+
+/** Reads the file (if any), lays the flags over it and validates. */
+export async function loadConfig(file: string | undefined, flags: ServeFlags): Promise<Config> {
+  const raw: RawConfig = file ? await readConfigFile(file) : {};
+  return validateConfig(mergeFlags(raw, flags), file ?? "command line");
+}
+
+/** Builds the plugin chain and hook runner for one configuration. */
+async function buildSetup(
+  config: Config,
+  directory: Directory,
+  writer: MaildirWriter,
+  log: Logger,
+): Promise<ServerSetup> {
+  const local = new Set(config.domains);
+  const isLocalDomain = (domain: string) => local.has(domain.toLowerCase());
+  const hostFor = (spec: { name: string; options: Record<string, unknown> }): PluginHost => ({
+    ...DECISIONS,
+    options: spec.options,
+    hostname: config.hostname,
+    domains: config.domains,
+    isLocalDomain,
+    directory: {
+      resolve: (address) => directory.resolve(address, isLocalDomain),
+      isUser: (address) => directory.getUser(address) !== undefined,
+    },
+    dataDir: config.dataDir,
+    log: {
+      info: (message, fields) => log.event("plugin", { plugin: spec.name, message, ...fields }),
+      warn: (message, fields) =>
+        log.event("plugin_warn", { plugin: spec.name, message, ...fields }),
+    },
+  });
+  const plugins = await buildChain(config.plugins, hostFor, { writer });
+  return { config, runner: new HookRunner(plugins, { timeoutMs: config.hookTimeoutMs, log }) };
+}
+
+/** Runs the server until SIGTERM/SIGINT. Resolves with the exit code. */
+export async function runServe(runtime: Runtime, args: string[]): Promise<number> {
+  const { flags, file, help } = parseServeArgs(args);
+  if (help) {
+    process.stdout.write(SERVE_USAGE + "\n");
+    return 0;
+  }
+  const config = await loadConfig(file, flags);
+  const log = createLogger({ verbose: config.verbose });
+  await mkdir(config.dataDir, { recursive: true });
+  const db = runtime.openDatabase(join(config.dataDir, "postino.db"));
+  const directory = new Directory(db);
+  const writer = new MaildirWriter(join(config.dataDir, "mail"), config.hostname);
+  let setup = await buildSetup(config, directory, writer, log);
+  const server = new Server(runtime, log, setup);
+  await server.start();
+
+  runtime.onSignal("SIGHUP", async () => {
+    try {
+      const next = await loadConfig(file, flags);
+      const nextSetup = await buildSetup(next, directory, writer, log);
+      // Live sessions keep the chain they started with; new ones get this one.
+      setup = nextSetup;
+      server.update(nextSetup);
+      log.event("reloaded", {
+        config: file ?? "command line",
+        plugins: nextSetup.runner.plugins.length,
+      });
+      if (
+        next.dataDir !== config.dataDir ||
+        JSON.stringify(next.listen) !== JSON.stringify(config.listen)
+      ) {
+        log.event("reload_note", { message: "data_dir and listen changes need a restart" });
+      }
+    } catch (error) {
+      log.event("reload_failed", { error: (error as Error).message, kept: "previous config" });
+    }
+  });
+
+  return await new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.event("stopping", { signal, sessions: server.connections });
+      await server.stop();
+      for (const plugin of setup.runner.plugins) await plugin.close?.();
+      db.close();
+      log.event("stopped", {});
+      resolve(0);
+    };
+    runtime.onSignal("SIGTERM", () => void stop("SIGTERM"));
+    runtime.onSignal("SIGINT", () => void stop("SIGINT"));
+  });
+}

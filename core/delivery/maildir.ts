@@ -1,0 +1,98 @@
+/**
+ * Maildir delivery (`<root>/<domain>/<local>/{tmp,new,cur}`, Dovecot's
+ * `maildir:%d/%n`). Write to tmp, fsync, rename into new, fsync the
+ * directory: only then is the copy durable. The file name comes from the
+ * queue id and the recipient, so delivering again never makes a second copy.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { mkdir, open, rename, stat } from "node:fs/promises";
+import { join } from "node:path";
+
+/** Where one copy went. */
+export interface MaildirResult {
+  path: string;
+  /** False when the copy was already there (a redelivery). */
+  written: boolean;
+}
+
+/** Makes a mailbox-path segment safe: no separators, no dot files. */
+export function safeSegment(text: string): string {
+  // Control characters, separators and `%` itself are escaped.
+  // deno-lint-ignore no-control-regex
+  const unsafe = /[%/\\\x00-\x1f\x7f]/g;
+  const encoded = text.replace(
+    unsafe,
+    (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+  return encoded.startsWith(".") ? `%2e${encoded.slice(1)}` : encoded;
+}
+
+/** The Maildir directory of `address` under `root`. */
+export function maildirPath(root: string, address: string): string {
+  const at = address.lastIndexOf("@");
+  return join(root, safeSegment(address.slice(at + 1)), safeSegment(address.slice(0, at)));
+}
+
+async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await stat(path).then(() => true, () => false);
+}
+
+/** Writes Maildir copies, remembering which folders already exist. */
+export class MaildirWriter {
+  #root: string;
+  #hostname: string;
+  #ready = new Set<string>();
+
+  /** @param root the `mail` folder, e.g. `<data-dir>/mail` */
+  constructor(root: string, hostname: string) {
+    this.#root = root;
+    this.#hostname = hostname.replace(/[/:]/g, "_");
+  }
+
+  async #ensure(dir: string): Promise<void> {
+    if (this.#ready.has(dir)) return;
+    const fresh = !await exists(join(dir, "new"));
+    for (const sub of ["tmp", "new", "cur"]) await mkdir(join(dir, sub), { recursive: true });
+    if (fresh) {
+      // Make the new folders themselves durable before anything goes in.
+      await fsyncPath(dir);
+      await fsyncPath(join(dir, ".."));
+      await fsyncPath(join(dir, "..", ".."));
+    }
+    this.#ready.add(dir);
+  }
+
+  /** Delivers `bytes` to the mailbox of `address`, durably. */
+  async deliver(address: string, queueId: string, bytes: Uint8Array): Promise<MaildirResult> {
+    const dir = maildirPath(this.#root, address);
+    await this.#ensure(dir);
+    const tag = createHash("sha256").update(address).digest("hex").slice(0, 12);
+    const name = `${queueId}.${tag}.${this.#hostname}`;
+    const target = join(dir, "new", name);
+    if (await exists(target) || await exists(join(dir, "cur", name))) {
+      return { path: target, written: false };
+    }
+    const temp = join(dir, "tmp", name);
+    const handle = await open(temp, "w", 0o600);
+    try {
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, target);
+    await fsyncPath(join(dir, "new"));
+    return { path: target, written: true };
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * HELP texts (RFC 5321 §4.1.1.8): one line of usage per verb.
+ *
+ * @module
+ */
+
+/** Usage for each verb the core knows. Plugins may add their own. */
+export const HELP_TEXT: Readonly<Record<string, string>> = {
+  HELO: "HELO <domain>: identify yourself",
+  EHLO: "EHLO <domain>: identify yourself and list extensions",
+  MAIL: "MAIL FROM:<address> [SIZE=n] [BODY=8BITMIME] [SMTPUTF8] [RET=FULL|HDRS] [ENVID=id]",
+  RCPT: "RCPT TO:<address> [NOTIFY=...] [ORCPT=type;address]",
+  DATA: "DATA: send the message, ending with <CRLF>.<CRLF>",
+  BDAT: "BDAT <size> [LAST]: send the next chunk of the message",
+  RSET: "RSET: abort the current transaction",
+  NOOP: "NOOP: do nothing",
+  QUIT: "QUIT: close the connection",
+  HELP: "HELP [command]: show help",
+  VRFY: "VRFY <user>: verify a user name",
+  EXPN: "EXPN <list>: expand a mailing list",
+  TURN: "TURN: reverse the roles of client and server",
+  SEND: "SEND FROM:<address>: deliver to the user's terminal",
+  SOML: "SOML FROM:<address>: deliver to the terminal, or else the mailbox",
+  SAML: "SAML FROM:<address>: deliver to the terminal and the mailbox",
+};

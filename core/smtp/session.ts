@@ -1,0 +1,655 @@
+/**
+ * One SMTP session (RFC 5321) as an explicit state machine. Each command runs
+ * check → hook → proceed: sequence and syntax errors are answered here,
+ * before any plugin sees the command; policy lives in plugins.
+ *
+ * @module
+ */
+import type { Decision } from "../hooks/decision.ts";
+import type { Connection, Transaction, TransactionMode } from "../hooks/plugin.ts";
+import type { HookArgs, HookRunner, HookScope } from "../hooks/runner.ts";
+import type { HookName } from "../hooks/plugin.ts";
+import { type Logger, redactAuth } from "../log.ts";
+import type { Conn } from "../runtime/conn.ts";
+import { parsePath } from "./address.ts";
+import { type BareLfPolicy, readDotData } from "./data_reader.ts";
+import { HELP_TEXT } from "./help.ts";
+import { ClientGone, IdleTimeout, Input } from "./input.ts";
+import { concatBytes, Message } from "./message.ts";
+import { parseMailParams, parseRcptParams } from "./params.ts";
+import { receivedValue } from "./received.ts";
+import { formatReply, type Reply, reply, SmtpError } from "./reply.ts";
+
+/** The session states; every change goes through `#to()`. */
+export type State = "ready" | "greeted" | "mail" | "rcpt" | "bdat" | "closed";
+
+/** Settings a session reads; a snapshot of the server config. */
+export interface SessionSettings {
+  hostname: string;
+  /** The first local domain, for `RCPT TO:<Postmaster>`. */
+  primaryDomain: string;
+  isLocalDomain(domain: string): boolean;
+  maxMessageSize: number;
+  maxRecipients: number;
+  maxErrors: number;
+  idleTimeoutMs: number;
+  bareLf: BareLfPolicy;
+}
+
+/** Everything a session needs from the server. */
+export interface SessionOptions {
+  conn: Conn;
+  connection: Connection;
+  runner: HookRunner;
+  settings: SessionSettings;
+  log: Logger;
+  /** Makes a queue id for a new transaction. */
+  newQueueId(): string;
+}
+
+/** RFC 5321 §4.5.3.1.4: 512 octets for a command line, CRLF included. */
+const MAX_COMMAND_LINE = 512;
+/** RFC 5321 §4.5.3.1.6: 1000 octets for a text line, CRLF included. */
+const MAX_TEXT_LINE = 1000;
+
+type Handler = (session: Session, argument: string, verb: string) => Promise<void>;
+interface Verb {
+  states: readonly State[];
+  handler: Handler;
+  /** Reply when the verb comes in a state not listed. */
+  outOfSequence?: string;
+}
+
+const ANY: readonly State[] = ["ready", "greeted", "mail", "rcpt"];
+const decoder = new TextDecoder("utf-8", { fatal: true });
+const encoder = new TextEncoder();
+
+/** The verb table (STYLE.md rule 1): verb → allowed states → handler. */
+const VERBS: Readonly<Record<string, Verb>> = {
+  HELO: { states: ANY, handler: (s, a, v) => s.helo(v as "HELO", a) },
+  EHLO: { states: ANY, handler: (s, a, v) => s.helo(v as "EHLO", a) },
+  MAIL: { states: ["greeted"], handler: (s, a) => s.mail("MAIL", a), outOfSequence: "" },
+  SEND: { states: ["greeted"], handler: (s, a) => s.mail("SEND", a), outOfSequence: "" },
+  SOML: { states: ["greeted"], handler: (s, a) => s.mail("SOML", a), outOfSequence: "" },
+  SAML: { states: ["greeted"], handler: (s, a) => s.mail("SAML", a), outOfSequence: "" },
+  RCPT: {
+    states: ["mail", "rcpt"],
+    handler: (s, a) => s.rcpt(a),
+    outOfSequence: "Need MAIL command",
+  },
+  DATA: { states: ["rcpt"], handler: (s, a) => s.data(a), outOfSequence: "" },
+  // BDAT is reachable from any state: its chunk must be read even when refused.
+  BDAT: { states: [...ANY, "bdat"], handler: (s, a) => s.bdat(a) },
+  RSET: { states: [...ANY, "bdat"], handler: (s, a) => s.rset(a) },
+  NOOP: { states: [...ANY, "bdat"], handler: (s) => s.send(reply(250, "2.0.0", "Ok")) },
+  QUIT: { states: [...ANY, "bdat"], handler: (s) => s.quit() },
+  HELP: { states: [...ANY, "bdat"], handler: (s, a) => s.help(a) },
+  VRFY: { states: ANY, handler: (s, a) => s.vrfy(a) },
+  EXPN: { states: ANY, handler: (s, a) => s.expn(a) },
+  TURN: { states: ["greeted"], handler: (s, a) => s.turn(a), outOfSequence: "" },
+};
+
+/** One client connection from greeting to close. */
+export class Session {
+  readonly connection: Connection;
+  #conn: Conn;
+  #runner: HookRunner;
+  #settings: SessionSettings;
+  #log: Logger;
+  #newQueueId: () => string;
+  #input: Input;
+  #states: Map<never, unknown>;
+  #state: State = "ready";
+  #transaction: Transaction | undefined;
+  #chunks: Uint8Array[] = [];
+  #chunkBytes = 0;
+  #out: Reply[] = [];
+  #errors = 0;
+  #esmtp = false;
+  #waiting = false;
+  #stopping = false;
+
+  constructor(options: SessionOptions) {
+    this.#conn = options.conn;
+    this.connection = options.connection;
+    this.#runner = options.runner;
+    this.#settings = options.settings;
+    this.#log = options.log;
+    this.#newQueueId = options.newQueueId;
+    this.#states = options.runner.createStates() as Map<never, unknown>;
+    this.#input = new Input({
+      read: () => this.#conn.read(),
+      beforeWait: () => this.flush(),
+      idleTimeoutMs: options.settings.idleTimeoutMs,
+    });
+  }
+
+  /** The current state, for tests and traces. */
+  get state(): State {
+    return this.#state;
+  }
+
+  /** Runs the session to the end. Never throws. */
+  async run(): Promise<void> {
+    try {
+      if (await this.#greet()) await this.#loop();
+    } catch (error) {
+      if (error instanceof IdleTimeout) {
+        this.send(reply(421, "4.4.2", `${this.#settings.hostname} Error: timeout exceeded`));
+      } else if (!(error instanceof ClientGone)) {
+        this.#log.event("session_error", { conn: this.connection.id, error: String(error) });
+        this.send(reply(421, "4.3.0", "Local error, closing connection"));
+      }
+    } finally {
+      await this.#close();
+    }
+  }
+
+  /**
+   * Asks the session to end (server shutdown). An idle session gets 421 at
+   * once; a busy one finishes its command first.
+   */
+  stop(): void {
+    this.#stopping = true;
+    if (this.#waiting) {
+      this.send(reply(421, "4.3.2", `${this.#settings.hostname} Service shutting down`));
+      this.flush().finally(() => this.#conn.close());
+    }
+  }
+
+  /** Queues a reply; replies go out together when we next wait for input. */
+  send(r: Reply): Promise<void> {
+    this.#out.push(r);
+    return Promise.resolve();
+  }
+
+  /** Writes every queued reply in one write (RFC 2920 pipelining). */
+  async flush(): Promise<void> {
+    if (this.#out.length === 0) return;
+    const replies = this.#out;
+    this.#out = [];
+    const text = replies.map(formatReply).join("");
+    if (this.#log.tracing) {
+      for (const line of text.split("\r\n").slice(0, -1)) {
+        this.#log.trace(this.connection.id, ">", line);
+      }
+    }
+    try {
+      await this.#conn.write(encoder.encode(text));
+    } catch {
+      throw new ClientGone();
+    }
+  }
+
+  #to(next: State): void {
+    if (this.#log.tracing && next !== this.#state) {
+      this.#log.trace(this.connection.id, ">", `[state ${this.#state} -> ${next}]`);
+    }
+    this.#state = next;
+  }
+
+  #scope(): HookScope {
+    return { connection: this.connection, transaction: this.#transaction, states: this.#states };
+  }
+
+  #hook<K extends HookName>(hook: K, ...args: HookArgs<K>): Promise<Decision | undefined> {
+    return this.#runner.run(hook, this.#scope(), ...args);
+  }
+
+  /** Sends a refusing decision; returns true if the session must end. */
+  #refuse(decision: Decision): boolean {
+    if (decision.reply) this.send(decision.reply);
+    if (decision.kind === "reject" || decision.kind === "tempfail") this.#countError();
+    if (decision.kind === "disconnect") {
+      this.#to("closed");
+      return true;
+    }
+    return false;
+  }
+
+  #countError(): void {
+    this.#errors++;
+    if (this.#errors >= this.#settings.maxErrors && this.#state !== "closed") {
+      this.send(reply(421, "4.7.0", `${this.#settings.hostname} Error: too many errors`));
+      this.#log.event("too_many_errors", { conn: this.connection.id, errors: this.#errors });
+      this.#to("closed");
+    }
+  }
+
+  #error(code: number, enhanced: string, text: string): void {
+    this.send(reply(code, enhanced, text));
+    this.#countError();
+  }
+
+  async #greet(): Promise<boolean> {
+    const decision = await this.#hook("connect");
+    if (decision && decision.kind !== "accept") {
+      this.send(decision.reply);
+      this.#log.event("reject", {
+        conn: this.connection.id,
+        stage: "connect",
+        code: decision.reply.code,
+      });
+      return false;
+    }
+    this.send(reply(220, "", `${this.#settings.hostname} ESMTP Postino`));
+    return true;
+  }
+
+  async #loop(): Promise<void> {
+    while (this.#state !== "closed") {
+      if (this.#stopping) {
+        this.send(reply(421, "4.3.2", `${this.#settings.hostname} Service shutting down`));
+        return;
+      }
+      this.#waiting = this.#input.buffered === 0;
+      const result = await this.#input.readLine(MAX_COMMAND_LINE);
+      this.#waiting = false;
+      if (result === null) return;
+      if (result.tooLong) {
+        this.#error(500, "5.5.2", "Line too long");
+        continue;
+      }
+      let line: string;
+      try {
+        line = decoder.decode(result.line);
+      } catch {
+        this.#error(500, "5.5.2", "Invalid UTF-8 in command");
+        continue;
+      }
+      // deno-lint-ignore no-control-regex
+      if (/[\x00\r\n]/.test(line)) {
+        this.#error(500, "5.5.2", "Invalid character in command");
+        continue;
+      }
+      if (this.#log.tracing) this.#log.trace(this.connection.id, "<", redactAuth(line, false));
+      await this.#dispatch(line);
+    }
+  }
+
+  async #dispatch(line: string): Promise<void> {
+    const space = line.indexOf(" ");
+    const verb = (space === -1 ? line : line.slice(0, space)).toUpperCase();
+    const argument = space === -1 ? "" : line.slice(space + 1).trim();
+    const entry = Object.hasOwn(VERBS, verb) ? VERBS[verb] : undefined;
+    try {
+      if (!entry) return await this.#unknown(verb, argument);
+      if (!entry.states.includes(this.#state)) return this.#outOfSequence(verb, entry);
+      await entry.handler(this, argument, verb);
+    } catch (error) {
+      if (error instanceof SmtpError) {
+        this.send(error.reply);
+        this.#countError();
+        return;
+      }
+      throw error;
+    }
+  }
+
+  #outOfSequence(verb: string, entry: Verb): void {
+    const text = this.#state === "ready"
+      ? "Send HELO/EHLO first"
+      : this.#state === "bdat"
+      ? "Finish the BDAT transfer first"
+      : this.#transaction && ["MAIL", "SEND", "SOML", "SAML"].includes(verb)
+      ? "Nested MAIL command"
+      : entry.outOfSequence || "Bad sequence of commands";
+    this.#error(503, "5.5.1", text);
+  }
+
+  async #unknown(verb: string, argument: string): Promise<void> {
+    const decision = await this.#hook("unknown_command", { verb, argument });
+    if (!decision) return this.#error(500, "5.5.1", "Command unrecognized");
+    if (decision.kind === "accept") return this.send(decision.reply ?? reply(250, "2.0.0", "Ok"));
+    this.#refuse(decision);
+  }
+
+  async #resetTransaction(): Promise<void> {
+    const had = this.#transaction !== undefined;
+    this.#transaction = undefined;
+    this.#chunks = [];
+    this.#chunkBytes = 0;
+    if (had) await this.#runner.notify("reset", this.#scope());
+  }
+
+  /** HELO and EHLO (RFC 5321 §4.1.1.1); both also reset any transaction. */
+  async helo(verb: "HELO" | "EHLO", argument: string): Promise<void> {
+    if (argument === "" || /\s/.test(argument)) {
+      return this.#error(501, "5.5.2", `Syntax: ${verb} <hostname>`);
+    }
+    await this.#resetTransaction();
+    const helo = { verb, name: argument };
+    const decision = await this.#hook("helo", helo);
+    if (decision && decision.kind !== "accept") {
+      this.#refuse(decision);
+      return;
+    }
+    this.connection.helo = helo;
+    this.#esmtp = verb === "EHLO";
+    this.#to("greeted");
+    const greeting =
+      `${this.#settings.hostname} Hello ${argument} [${this.connection.remote.address}]`;
+    if (verb === "HELO") return this.send(reply(250, "", this.#settings.hostname));
+    // EHLO keywords carry no enhanced code (RFC 2034 §3).
+    this.send(reply(250, "", [
+      greeting,
+      "PIPELINING",
+      `SIZE ${this.#settings.maxMessageSize}`,
+      "8BITMIME",
+      "SMTPUTF8",
+      "ENHANCEDSTATUSCODES",
+      "CHUNKING",
+      "DSN",
+      "HELP",
+    ]));
+  }
+
+  /** MAIL, and RFC 821's SEND, SOML and SAML, which open a transaction too. */
+  async mail(mode: TransactionMode, argument: string): Promise<void> {
+    if (!/^FROM:/i.test(argument)) {
+      return this.#error(501, "5.5.2", `Syntax: ${mode} FROM:<address>`);
+    }
+    const path = parsePath(argument.slice(5), { allowNull: true });
+    if (path === "syntax") return this.#error(501, "5.5.2", `Syntax: ${mode} FROM:<address>`);
+    if (path === "address") return this.#error(501, "5.1.7", "Bad sender address syntax");
+    const params = parseMailParams(path.rest);
+    if (!this.#esmtp && path.rest !== "") {
+      return this.#error(555, "5.5.4", "Parameters need EHLO");
+    }
+    if (params.size !== undefined && params.size > this.#settings.maxMessageSize) {
+      return this.#error(552, "5.3.4", "Message size exceeds fixed limit");
+    }
+    if (path.mailbox?.utf8 && !params.smtputf8) {
+      return this.#error(553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
+    }
+    this.#transaction = {
+      id: this.#newQueueId(),
+      mode,
+      sender: path.mailbox,
+      params,
+      recipients: [],
+    };
+    const decision = await this.#hook("mail", path.mailbox, params);
+    if (!decision && mode !== "MAIL") {
+      // SEND, SOML and SAML exist only when a plugin provides a terminal.
+      this.#transaction = undefined;
+      return this.#error(502, "5.5.1", `${mode} not implemented`);
+    }
+    if (decision && decision.kind !== "accept") {
+      this.#transaction = undefined;
+      this.#logReject("mail", decision, path.mailbox?.address ?? "<>");
+      this.#refuse(decision);
+      return;
+    }
+    this.#to("mail");
+    this.send(decision?.reply ?? reply(250, "2.1.0", "Ok"));
+  }
+
+  /** RCPT (RFC 5321 §4.1.1.3). */
+  async rcpt(argument: string): Promise<void> {
+    const transaction = this.#transaction as Transaction;
+    if (!/^TO:/i.test(argument)) return this.#error(501, "5.5.2", "Syntax: RCPT TO:<address>");
+    let text = argument.slice(3);
+    // `<Postmaster>` without a domain must be accepted (RFC 5321 §4.1.1.3).
+    text = text.replace(/^\s*<postmaster>/i, `<postmaster@${this.#settings.primaryDomain}>`);
+    const path = parsePath(text, { allowNull: false });
+    if (path === "syntax") return this.#error(501, "5.5.2", "Syntax: RCPT TO:<address>");
+    if (path === "address" || !path.mailbox) {
+      return this.#error(501, "5.1.3", "Bad recipient address syntax");
+    }
+    const params = parseRcptParams(path.rest);
+    if (!this.#esmtp && path.rest !== "") return this.#error(555, "5.5.4", "Parameters need EHLO");
+    if (path.mailbox.utf8 && !transaction.params.smtputf8) {
+      return this.#error(553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
+    }
+    if (transaction.recipients.length >= this.#settings.maxRecipients) {
+      // Not counted as an error: the client is expected to send the rest later.
+      return this.send(reply(452, "4.5.3", "Too many recipients"));
+    }
+    const recipient = { mailbox: path.mailbox, params };
+    const decision = await this.#hook("rcpt", recipient) ??
+      (this.#settings.isLocalDomain(path.mailbox.domain)
+        ? {
+          kind: "reject" as const,
+          reply: reply(550, "5.1.1", "Recipient address rejected: User unknown"),
+        }
+        : { kind: "reject" as const, reply: reply(550, "5.7.1", "Relay access denied") });
+    if (decision.kind !== "accept") {
+      this.#logReject("rcpt", decision, path.mailbox.address);
+      this.#refuse(decision);
+      return;
+    }
+    transaction.recipients.push(recipient);
+    this.#to("rcpt");
+    this.send(decision.reply ?? reply(250, "2.1.5", "Ok"));
+  }
+
+  /** DATA (RFC 5321 §4.1.1.4). */
+  async data(argument: string): Promise<void> {
+    if (argument !== "") return this.#error(501, "5.5.4", "DATA takes no arguments");
+    const decision = await this.#hook("data");
+    if (decision && decision.kind !== "accept") {
+      this.#refuse(decision);
+      return;
+    }
+    this.send(reply(354, "", "End data with <CR><LF>.<CR><LF>"));
+    const body = await readDotData(this.#input, {
+      maxBytes: this.#settings.maxMessageSize,
+      maxLineLength: MAX_TEXT_LINE,
+      bareLf: this.#settings.bareLf,
+    });
+    if (body.tooBig) {
+      return await this.#failMessage(552, "5.3.4", "Message size exceeds fixed limit");
+    }
+    if (body.bareCr || (body.bareLf && this.#settings.bareLf === "reject")) {
+      // RFC 5321 §2.3.8; refusing bare CR/LF is what stops SMTP smuggling.
+      return await this.#failMessage(
+        550,
+        "5.5.2",
+        "Bare CR or LF in message; lines must end with CRLF",
+      );
+    }
+    if (body.longLine) {
+      return await this.#failMessage(554, "5.6.0", "Message has a line over 1000 octets");
+    }
+    await this.#finishMessage(body.parts);
+  }
+
+  /** BDAT (RFC 3030 §2); the chunk is always read, even when refused. */
+  async bdat(argument: string): Promise<void> {
+    const match = /^(\d{1,15})(?: +(LAST))?$/i.exec(argument);
+    if (!match) return this.#error(501, "5.5.4", "Syntax: BDAT <size> [LAST]");
+    const size = Number(match[1]);
+    const last = match[2] !== undefined;
+    const room = Math.max(0, this.#settings.maxMessageSize + 1 - this.#chunkBytes);
+    const parts = await this.#input.readBytes(size, room);
+    if (this.#state !== "rcpt" && this.#state !== "bdat") {
+      const text = this.#state === "mail"
+        ? "No valid recipients"
+        : "Need MAIL and RCPT before BDAT";
+      return this.#error(503, "5.5.1", text);
+    }
+    if (this.#state === "rcpt") {
+      const decision = await this.#hook("data");
+      if (decision && decision.kind !== "accept") {
+        await this.#resetTransaction();
+        this.#to("greeted");
+        this.#refuse(decision);
+        return;
+      }
+      this.#to("bdat");
+    }
+    this.#chunks.push(...parts);
+    this.#chunkBytes += size;
+    if (!last) return this.send(reply(250, "2.0.0", `${size} octets received`));
+    if (this.#chunkBytes > this.#settings.maxMessageSize) {
+      return await this.#failMessage(552, "5.3.4", "Message size exceeds fixed limit");
+    }
+    await this.#finishMessage(this.#chunks);
+  }
+
+  async #failMessage(code: number, enhanced: string, text: string): Promise<void> {
+    const id = this.#transaction?.id;
+    this.#log.event("reject", { conn: this.connection.id, id, stage: "data", code, reason: text });
+    await this.#resetTransaction();
+    this.#to("greeted");
+    this.#error(code, enhanced, text);
+  }
+
+  /** Adds trace fields, runs data_post and queue, and answers. */
+  async #finishMessage(parts: Uint8Array[]): Promise<void> {
+    const transaction = this.#transaction as Transaction;
+    const message = Message.parse(concatBytes(parts));
+    message.prepend(
+      "Received",
+      receivedValue({
+        helo: this.connection.helo?.name,
+        remoteAddress: this.connection.remote.address,
+        hostname: this.#settings.hostname,
+        protocol: this.#protocol(),
+        queueId: transaction.id,
+        tls: this.connection.tls,
+        recipient: transaction.recipients.length === 1
+          ? transaction.recipients[0]?.mailbox.address
+          : undefined,
+        date: new Date(),
+      }),
+    );
+    const edited = await this.#hook("data_post", message);
+    const decision = edited && edited.kind !== "accept"
+      ? edited
+      : await this.#hook("queue", message) ??
+        {
+          kind: "tempfail" as const,
+          reply: reply(451, "4.3.0", "Message not queued: no queue accepted it"),
+        };
+    if (decision.kind === "accept") {
+      this.#log.event("queued", {
+        conn: this.connection.id,
+        id: transaction.id,
+        from: transaction.sender?.address ?? "<>",
+        rcpts: transaction.recipients.length,
+        size: message.size,
+      });
+      this.send(decision.reply ?? reply(250, "2.0.0", `Ok: queued as ${transaction.id}`));
+    } else {
+      this.#logReject("queue", decision, transaction.id);
+      this.#refuse(decision);
+    }
+    await this.#resetTransaction();
+    if (this.#state !== "closed") this.#to("greeted");
+  }
+
+  #protocol(): string {
+    const utf8 = this.#transaction?.params.smtputf8;
+    if (!this.#esmtp) return "SMTP";
+    const suffix = `${this.connection.tls ? "S" : ""}${this.connection.user ? "A" : ""}`;
+    return utf8 ? `UTF8SMTP${suffix}` : `ESMTP${suffix}`;
+  }
+
+  #logReject(stage: string, decision: Decision, subject: string): void {
+    this.#log.event("reject", {
+      conn: this.connection.id,
+      id: this.#transaction?.id,
+      stage,
+      subject,
+      code: decision.reply?.code,
+      enhanced: decision.reply?.enhanced,
+    });
+  }
+
+  /** RSET (RFC 5321 §4.1.1.5). */
+  async rset(argument: string): Promise<void> {
+    if (argument !== "") return this.#error(501, "5.5.4", "RSET takes no arguments");
+    await this.#resetTransaction();
+    this.#to(this.connection.helo ? "greeted" : "ready");
+    this.send(reply(250, "2.0.0", "Ok"));
+  }
+
+  /** QUIT (RFC 5321 §4.1.1.10). */
+  quit(): Promise<void> {
+    this.send(reply(221, "2.0.0", `${this.#settings.hostname} Bye`));
+    this.#to("closed");
+    return Promise.resolve();
+  }
+
+  /** HELP (RFC 5321 §4.1.1.8): the verbs usable here, or one verb's usage. */
+  help(argument: string): Promise<void> {
+    const topic = argument.toUpperCase();
+    if (topic === "") {
+      const verbs = Object.keys(VERBS).filter((v) => this.#available(v));
+      return this.send(reply(214, "2.0.0", [
+        "Commands:",
+        verbs.join(" "),
+        "HELP <command> for usage",
+      ]));
+    }
+    const text = HELP_TEXT[topic];
+    if (!text || !this.#available(topic)) {
+      return this.send(reply(504, "5.5.1", `No help for ${topic}`));
+    }
+    return this.send(reply(214, "2.0.0", text));
+  }
+
+  /** Whether a verb does something in this server's configuration. */
+  #available(verb: string): boolean {
+    switch (verb) {
+      case "EXPN":
+        return this.#runner.has("expn");
+      case "TURN":
+        return this.#runner.has("turn");
+      case "SEND":
+      case "SOML":
+      case "SAML":
+        return this.#runner.has("mail") && this.#runner.plugins.some((p) => p.name === "terminal");
+      default:
+        return Object.hasOwn(VERBS, verb);
+    }
+  }
+
+  /** VRFY (RFC 5321 §3.5.3): 252 unless a plugin knows better. */
+  async vrfy(argument: string): Promise<void> {
+    if (argument === "") return this.#error(501, "5.5.4", "Syntax: VRFY <user>");
+    const decision = await this.#hook("vrfy", argument);
+    if (!decision) {
+      return this.send(
+        reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery"),
+      );
+    }
+    if (decision.kind === "accept") {
+      return this.send(decision.reply ?? reply(250, "2.1.5", argument));
+    }
+    this.#refuse(decision);
+  }
+
+  /** EXPN (RFC 5321 §3.5.3): not offered unless a plugin answers. */
+  async expn(argument: string): Promise<void> {
+    if (argument === "") return this.#error(501, "5.5.4", "Syntax: EXPN <list>");
+    const decision = await this.#hook("expn", argument);
+    if (!decision) return this.#error(502, "5.5.1", "EXPN not implemented");
+    if (decision.kind === "accept") {
+      return this.send(decision.reply ?? reply(250, "2.1.5", argument));
+    }
+    this.#refuse(decision);
+  }
+
+  /** TURN (RFC 821): refused unless a plugin can do it safely. */
+  async turn(argument: string): Promise<void> {
+    if (argument !== "") return this.#error(501, "5.5.4", "TURN takes no arguments");
+    const decision = await this.#hook("turn");
+    if (!decision) return this.#error(502, "5.5.1", "TURN not implemented");
+    if (decision.kind === "accept") return this.send(decision.reply ?? reply(250, "2.0.0", "Ok"));
+    this.#refuse(decision);
+  }
+
+  async #close(): Promise<void> {
+    this.#to("closed");
+    try {
+      await this.flush();
+    } catch {
+      // the client is gone; nothing left to tell it
+    }
+    this.#conn.close();
+    await this.#runner.notify("disconnect", this.#scope());
+  }
+}

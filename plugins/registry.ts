@@ -1,0 +1,58 @@
+/**
+ * Builds the plugin chain: the configured plugins first, in order, then the
+ * built-in acceptors (`rcpt_local`, `relay`, `maildir`) that are not already
+ * listed. A custom policy plugin can therefore refuse anything.
+ *
+ * @module
+ */
+import type { PluginSpec } from "../core/config.ts";
+import type { MaildirWriter } from "../core/delivery/maildir.ts";
+import type { PluginHost } from "../core/hooks/host.ts";
+import type { Plugin } from "../core/hooks/plugin.ts";
+import { importPluginFile, isPluginPath } from "./loader.ts";
+import { maildir } from "./maildir.ts";
+import { rcptLocal } from "./rcpt_local.ts";
+import { relay } from "./relay.ts";
+
+/** Server-side objects built-in plugins need beyond the host API. */
+export interface BuiltinDeps {
+  writer: Pick<MaildirWriter, "deliver">;
+}
+
+type Builtin = (host: PluginHost, deps: BuiltinDeps) => Plugin;
+
+/** Built-in plugins by name. */
+export const BUILTINS: Readonly<Record<string, Builtin>> = {
+  rcpt_local: (host) =>
+    rcptLocal({ directory: host.directory, isLocalDomain: (d) => host.isLocalDomain(d) }),
+  relay: (host) => relay({ isLocalDomain: (d) => host.isLocalDomain(d) }),
+  maildir: (host, deps) => maildir({ directory: host.directory, writer: deps.writer }),
+};
+
+/** The acceptors that end every chain. */
+export const DEFAULT_CHAIN = ["rcpt_local", "relay", "maildir"];
+
+/** Loads every plugin of the chain; throws naming the first bad one. */
+export async function buildChain(
+  specs: readonly PluginSpec[],
+  hostFor: (spec: PluginSpec) => PluginHost,
+  deps: BuiltinDeps,
+): Promise<Plugin[]> {
+  const listed = new Set(specs.map((s) => s.name));
+  const all = [
+    ...specs,
+    ...DEFAULT_CHAIN.filter((name) => !listed.has(name)).map((name) => ({ name, options: {} })),
+  ];
+  const chain: Plugin[] = [];
+  for (const spec of all) {
+    const host = hostFor(spec);
+    if (isPluginPath(spec.name)) {
+      chain.push(await importPluginFile(spec.name, host));
+      continue;
+    }
+    const builtin = Object.hasOwn(BUILTINS, spec.name) ? BUILTINS[spec.name] : undefined;
+    if (!builtin) throw new Error(`unknown plugin "${spec.name}"`);
+    chain.push(builtin(host, deps));
+  }
+  return chain;
+}
