@@ -1,0 +1,148 @@
+/**
+ * Starts the real Postino server as a child process on a free port, the way
+ * a user runs it, and runs CLI commands. Works under `deno test` and
+ * `bun test` alike: the child runs on the same runtime as the test.
+ *
+ * @module
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+/** The repository root. */
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** The command that runs `main.ts` on the current runtime. */
+export function postinoCommand(): string[] {
+  const isBun = "Bun" in globalThis;
+  return isBun
+    ? [process.execPath, join(ROOT, "main.ts")]
+    : [process.execPath, "run", "-A", join(ROOT, "main.ts")];
+}
+
+/** A fresh temporary directory. */
+export function tempDir(prefix = "postino-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** The result of a finished CLI command. */
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `postino ARGS…` to completion, feeding `stdin` if given. */
+export function postino(args: string[], options: { stdin?: string } = {}): Promise<CommandResult> {
+  const [cmd, ...base] = postinoCommand();
+  const child = spawn(cmd as string, [...base, ...args], { cwd: ROOT, stdio: "pipe" });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => stdout += d);
+  child.stderr.on("data", (d) => stderr += d);
+  child.stdin.end(options.stdin ?? "");
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** A running server. */
+export interface RunningServer {
+  port: number;
+  dataDir: string;
+  child: ChildProcess;
+  /** Everything the server printed so far. */
+  output(): string;
+  /** Waits until the output matches `pattern`. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  /** Sends `signal` and waits for exit; resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number>;
+}
+
+/** Options for {@linkcode startServer}. */
+export interface StartOptions {
+  /** Extra `serve` arguments. */
+  args?: string[];
+  /** TOML text written to a config file passed with `--config`. */
+  config?: string;
+  /** Users to create first, as `address` or `address:password`. */
+  users?: string[];
+  dataDir?: string;
+}
+
+/** Starts `postino serve` on 127.0.0.1 with a free port. */
+export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
+  const dataDir = options.dataDir ?? tempDir();
+  for (const user of options.users ?? []) {
+    const [address, password] = user.split(":");
+    const args = ["user", "add", address as string, "--data-dir", dataDir];
+    const result = await postino(password ? [...args, "--password-stdin"] : args, {
+      stdin: password ? `${password}\n` : "",
+    });
+    if (result.code !== 0) throw new Error(`user add failed: ${result.stderr}`);
+  }
+  const args = ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, ...(options.args ?? [])];
+  if (options.config !== undefined) {
+    const file = join(dataDir, "postino.toml");
+    writeFileSync(file, options.config);
+    args.push("--config", file);
+  }
+  const [cmd, ...base] = postinoCommand();
+  const child = spawn(cmd as string, [...base, ...args], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const waiters = new Set<() => void>();
+  const onData = (d: Uint8Array | string) => {
+    output += d;
+    for (const w of waiters) w();
+  };
+  child.stdout?.on("data", onData);
+  child.stderr?.on("data", onData);
+  const exited = new Promise<number>((resolve) => child.on("exit", (code) => resolve(code ?? -1)));
+
+  const waitFor = (pattern: RegExp, timeoutMs = 15_000) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (pattern.test(output)) {
+          cleanup();
+          resolve();
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`timed out waiting for ${pattern}; output:\n${output}`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        waiters.delete(check);
+      };
+      waiters.add(check);
+      exited.then(() => {
+        if (!pattern.test(output)) {
+          cleanup();
+          reject(new Error(`server exited while waiting for ${pattern}; output:\n${output}`));
+        }
+      });
+      check();
+    });
+
+  await waitFor(/listening address=\S+ port=(\d+)/);
+  const port = Number(/listening address=\S+ port=(\d+)/.exec(output)?.[1]);
+  return {
+    port,
+    dataDir,
+    child,
+    output: () => output,
+    waitFor,
+    stop: (signal = "SIGTERM") => {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
