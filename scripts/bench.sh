@@ -82,9 +82,10 @@ port_open() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# wait_ready PID PORT LOG: until LOG mentions "listening" or PORT accepts; fail if PID exits.
+# wait_ready PID PORT LOG [GRACE]: until LOG mentions "listening" and PORT accepts, or PORT accepts
+# after GRACE polls (0.1 s each); fail if PID exits.
 wait_ready() {
-  local pid="$1" port="$2" log="$3" i
+  local pid="$1" port="$2" log="$3" grace="${4:-20}" i
   for ((i = 0; i < 300; i++)); do
     if ! kill -0 "$pid" 2>/dev/null; then
       echo "bench: server (pid $pid) exited; its log:" >&2
@@ -94,7 +95,7 @@ wait_ready() {
     if grep -qi listening "$log" 2>/dev/null && port_open "$port"; then
       return 0
     fi
-    if ((i > 20)) && port_open "$port"; then
+    if ((i >= grace)) && port_open "$port"; then
       return 0
     fi
     sleep 0.1
@@ -166,7 +167,7 @@ if [[ "$SINK_ONLY" != 1 ]]; then
   postino_pid=$!
 fi
 
-wait_ready "$sink_pid" "$SINK_PORT" "$WORK/sink.log"
+wait_ready "$sink_pid" "$SINK_PORT" "$WORK/sink.log" 0
 if [[ "$SINK_ONLY" != 1 ]]; then
   wait_ready "$postino_pid" "$POSTINO_PORT" "$WORK/postino.log"
 fi
