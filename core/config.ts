@@ -150,9 +150,11 @@ export function validateConfig(raw: RawConfig, source: string): Config {
       throw new ConfigError(source, `plugin.${name}`, "must be a table");
     }
   }
+  // A file plugin's options may be keyed by its file name without extension.
+  const stem = (name: string) => name.replace(/^.*[/\\]/, "").replace(/\.(ts|js|mjs)$/, "");
   const plugins = ((raw.plugins as string[] | undefined) ?? []).map((name) => ({
     name,
-    options: (tables[name] as Record<string, unknown> | undefined) ?? {},
+    options: (tables[name] ?? tables[stem(name)] ?? {}) as Record<string, unknown>,
   }));
   const seconds = (key: string, fallbackMs: number) =>
     raw[key] === undefined ? fallbackMs : positive(source, key, raw[key], 0) * 1000;
