@@ -11,6 +11,7 @@
 #   SIZE=10240       message length in bytes     RUN_TIMEOUT=120 seconds allowed per smtp-source run
 #   DRAIN_TIMEOUT=120 seconds to wait for Maildir delivery to finish after a Postino run
 #   BENCH_FROM=a@localhost  BENCH_TO=user@localhost   KEEP=1 keeps the data dir under .bench/
+#   SCENARIOS="a b"  which scenarios to run, in order (e.g. "b a" to see order effects)
 #
 # Scenarios: (a) many messages per connection (smtp-source -d), (b) one message per connection.
 # "accept msgs/s" is MSGS / wall time of smtp-source (Postino answers 250 only after the message is
@@ -33,6 +34,7 @@ RUNTIME="${RUNTIME:-deno}"
 FROM="${BENCH_FROM:-a@localhost}"
 TO="${BENCH_TO:-user@localhost}"
 SINK_ONLY="${SINK_ONLY:-0}"
+read -r -a scenarios <<<"${SCENARIOS:-a b}"
 
 for cmd in smtp-sink smtp-source python3 timeout; do
   command -v "$cmd" >/dev/null 2>&1 || {
@@ -178,14 +180,21 @@ echo "bench: $MSGS msgs of $SIZE B, $SESSIONS sessions; $target; $(nproc) cores"
 status=0
 sent=0
 rows=()
-for scenario in a b; do
-  if [[ "$scenario" == a ]]; then
-    label="(a) -d, many msgs/conn"
-    flags=(-d)
-  else
-    label="(b) 1 msg/conn"
-    flags=()
-  fi
+for scenario in "${scenarios[@]}"; do
+  case "$scenario" in
+    a)
+      label="(a) -d, many msgs/conn"
+      flags=(-d)
+      ;;
+    b)
+      label="(b) 1 msg/conn"
+      flags=()
+      ;;
+    *)
+      echo "bench: unknown scenario '$scenario' (use a or b)" >&2
+      exit 2
+      ;;
+  esac
 
   if ! sink_s="$(run_source "$SINK_PORT" "${flags[@]}")"; then
     status=1
