@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { ConfigError, DEFAULTS, validateConfig } from "./config.ts";
+
+test("validateConfig() fills the embedded defaults", () => {
+  const config = validateConfig({ hostname: "mx.example.org" }, "test");
+  assert.deepEqual(config.listen, [{ hostname: "127.0.0.1", port: 2525 }]);
+  assert.deepEqual(config.domains, ["localhost"]);
+  assert.equal(config.dataDir, "./data");
+  assert.equal(config.maxRecipients, 100);
+  assert.equal(config.bareLf, "reject");
+  assert.equal(config.maxMessageSize, DEFAULTS.maxMessageSize);
+});
+
+test("validateConfig() converts seconds and lower-cases domains", () => {
+  const config = validateConfig({
+    hostname: "mx.example.org",
+    domains: ["Example.ORG", "example.org", "b.example"],
+    idle_timeout: 7,
+    listen: ["[::1]:25", "0.0.0.0:587"],
+    plugins: ["./x/my_plugin.ts", "rcpt_local"],
+    plugin: { my_plugin: { level: 3 }, rcpt_local: {} },
+  }, "test");
+  assert.deepEqual(config.domains, ["example.org", "b.example"]);
+  assert.equal(config.idleTimeoutMs, 7000);
+  assert.deepEqual(config.listen, [{ hostname: "::1", port: 25 }, {
+    hostname: "0.0.0.0",
+    port: 587,
+  }]);
+  assert.deepEqual(config.plugins, [
+    { name: "./x/my_plugin.ts", options: { level: 3 } },
+    { name: "rcpt_local", options: {} },
+  ]);
+});
+
+const BAD: [Record<string, unknown>, RegExp][] = [
+  [{ nonsense: 1 }, /test: nonsense: unknown setting/],
+  [{ domains: "example.org" }, /domains: must be string\[\]/],
+  [{ domains: ["bad domain"] }, /domains: "bad domain" is not a domain/],
+  [{ domains: [] }, /domains: needs at least one/],
+  [{ listen: ["localhost"] }, /listen: expected HOST:PORT/],
+  [{ listen: ["127.0.0.1:70000"] }, /listen:/],
+  [{ max_recipients: 0 }, /max_recipients: must be a positive integer/],
+  [{ max_message_size: 1.5 }, /max_message_size: must be integer/],
+  [{ bare_lf: "allow" }, /bare_lf: must be "reject" or "normalize"/],
+  [{ hostname: "under_score host" }, /hostname:/],
+  [{ plugin: { x: 3 } }, /plugin.x: must be a table/],
+];
+
+for (const [raw, message] of BAD) {
+  test(`validateConfig() refuses ${JSON.stringify(raw)} naming key and reason`, () => {
+    assert.throws(() => validateConfig({ hostname: "mx.example.org", ...raw }, "test"), (error) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, message);
+      return true;
+    });
+  });
+}
