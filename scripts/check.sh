@@ -7,7 +7,8 @@
 #
 # The runners' output goes to the terminal and is parsed for their summaries:
 #   deno: "ok | 3 passed | 0 failed (12ms)" or "FAILED | 2 passed (1 step) | 2 failed (1 step) | ..."
-#         (top-level test counts; the "(N steps)" subtest counts are not added)
+#         (top-level test counts; the "(N steps)" subtest counts are not added, so a describe()
+#         block counts as 1 under deno while bun counts each test inside it)
 #   bun:  " 3 pass" / " 0 fail" lines (load errors are already counted in "fail")
 # fmt/lint/check failures count as 1 failed each, as does a runner that exits non-zero
 # without reporting any failed test (crash, type-check error, no summary).
