@@ -31,7 +31,7 @@ interface BunSocket {
   pause(): void;
   resume(): void;
   upgradeTLS(options: {
-    tls: { cert: string; key: string; minVersion?: string };
+    tls: { cert: string; key: string };
     socket: SocketHandlers;
     data?: BunConn;
   }): [BunSocket, BunSocket];
@@ -138,12 +138,16 @@ class BunConn implements Conn {
       // Ciphertext keeps arriving on the old handlers too; they now ignore it
       // because `data` points at the new connection (RUNTIME_NOTES.md §2).
       const [, tls] = this.socket.upgradeTLS({
-        tls: { cert: options.cert, key: options.key, minVersion: "TLSv1.2" },
+        // Bun's defaults already limit TLS to 1.2 and 1.3 (RUNTIME_NOTES.md §2).
+        tls: { cert: options.cert, key: options.key },
         socket: HANDLERS,
         data: secure,
       });
       secure.socket = tls;
       this.#closed = true;
+      // Anything still buffered, or arriving on the raw side, is dropped.
+      this.queue.discard();
+      this.queue.end();
     });
   }
 
