@@ -34,7 +34,7 @@ test("maildir() writes one copy per distinct mailbox with Return-Path and Delive
     writer: {
       deliver: (mailbox, id, bytes) => {
         writes.push([mailbox, id, new TextDecoder().decode(bytes)]);
-        return Promise.resolve({ path: "", written: true });
+        return Promise.resolve({ path: "" });
       },
     },
   });
@@ -63,7 +63,7 @@ test("maildir() writes Return-Path: <> for the null sender", async () => {
     writer: {
       deliver: (_m, _id, bytes) => {
         stored = new TextDecoder().decode(bytes);
-        return Promise.resolve({ path: "", written: true });
+        return Promise.resolve({ path: "" });
       },
     },
   });

@@ -8,7 +8,7 @@ import { DECISIONS, type PluginHost } from "../core/hooks/host.ts";
 import { isPluginPath } from "./loader.ts";
 import { buildChain, DEFAULT_CHAIN } from "./registry.ts";
 
-const deps = { writer: { deliver: () => Promise.resolve({ path: "", written: true }) } };
+const deps = { writer: { deliver: () => Promise.resolve({ path: "" }) } };
 
 function hostFor(spec: { name: string; options: Record<string, unknown> }): PluginHost {
   return {

@@ -13,8 +13,6 @@ import { join } from "node:path";
 /** Where one copy went. */
 export interface MaildirResult {
   path: string;
-  /** False when the copy was already there (a redelivery). */
-  written: boolean;
 }
 
 /** Makes a mailbox-path segment safe: no separators, no dot files. */
@@ -48,11 +46,45 @@ async function exists(path: string): Promise<boolean> {
   return await stat(path).then(() => true, () => false);
 }
 
+/**
+ * Coalesces directory fsyncs: renames that finished before an fsync started
+ * are covered by it, so concurrent deliveries into one folder share one
+ * fsync instead of queueing one each (group commit for directories).
+ */
+class DirSync {
+  #running: Promise<void> | undefined;
+  #next: Promise<void> | undefined;
+  #path: string;
+
+  constructor(path: string) {
+    this.#path = path;
+  }
+
+  /** Resolves once an fsync that started after this call has finished. */
+  sync(): Promise<void> {
+    if (this.#next) return this.#next;
+    if (!this.#running) return this.#start();
+    this.#next = this.#running.catch(() => {}).then(() => {
+      this.#next = undefined;
+      return this.#start();
+    });
+    return this.#next;
+  }
+
+  #start(): Promise<void> {
+    const running = fsyncPath(this.#path).finally(() => {
+      if (this.#running === running) this.#running = undefined;
+    });
+    this.#running = running;
+    return running;
+  }
+}
+
 /** Writes Maildir copies, remembering which folders already exist. */
 export class MaildirWriter {
   #root: string;
   #hostname: string;
-  #ready = new Set<string>();
+  #ready = new Map<string, DirSync>();
 
   /** @param root the `mail` folder, e.g. `<data-dir>/mail` */
   constructor(root: string, hostname: string) {
@@ -60,8 +92,9 @@ export class MaildirWriter {
     this.#hostname = hostname.replace(/[/:]/g, "_");
   }
 
-  async #ensure(dir: string): Promise<void> {
-    if (this.#ready.has(dir)) return;
+  async #ensure(dir: string): Promise<DirSync> {
+    const known = this.#ready.get(dir);
+    if (known) return known;
     const fresh = !await exists(join(dir, "new"));
     for (const sub of ["tmp", "new", "cur"]) await mkdir(join(dir, sub), { recursive: true });
     if (fresh) {
@@ -70,19 +103,22 @@ export class MaildirWriter {
       await fsyncPath(join(dir, ".."));
       await fsyncPath(join(dir, "..", ".."));
     }
-    this.#ready.add(dir);
+    const sync = new DirSync(join(dir, "new"));
+    this.#ready.set(dir, sync);
+    return sync;
   }
 
-  /** Delivers `bytes` to the mailbox of `address`, durably. */
+  /**
+   * Delivers `bytes` to the mailbox of `address`, durably. Delivering the
+   * same queue id to the same address again replaces the copy in `new/`
+   * (same name, same bytes) instead of adding a second one.
+   */
   async deliver(address: string, queueId: string, bytes: Uint8Array): Promise<MaildirResult> {
     const dir = maildirPath(this.#root, address);
-    await this.#ensure(dir);
+    const newDir = await this.#ensure(dir);
     const tag = createHash("sha256").update(address).digest("hex").slice(0, 12);
     const name = `${queueId}.${tag}.${this.#hostname}`;
     const target = join(dir, "new", name);
-    if (await exists(target) || await exists(join(dir, "cur", name))) {
-      return { path: target, written: false };
-    }
     const temp = join(dir, "tmp", name);
     const handle = await open(temp, "w", 0o600);
     try {
@@ -92,7 +128,7 @@ export class MaildirWriter {
       await handle.close();
     }
     await rename(temp, target);
-    await fsyncPath(join(dir, "new"));
-    return { path: target, written: true };
+    await newDir.sync();
+    return { path: target };
   }
 }
