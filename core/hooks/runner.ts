@@ -40,6 +40,10 @@ function isDecision(value: unknown): value is Decision {
     KINDS.has((value as { kind?: unknown }).kind as string);
 }
 
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === "function";
+}
+
 /** The ordered plugin chain of one server configuration. */
 export class HookRunner {
   readonly plugins: readonly Plugin[];
@@ -100,12 +104,16 @@ export class HookRunner {
     };
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      const result = await Promise.race([
-        Promise.resolve().then(() => fn.call(plugin, ctx, ...args)),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new HookTimeout()), this.#timeoutMs);
-        }),
-      ]);
+      let result = fn.call(plugin, ctx, ...args);
+      // Only a pending answer needs a timer; most hooks answer synchronously.
+      if (isThenable(result)) {
+        result = await Promise.race([
+          result,
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new HookTimeout()), this.#timeoutMs);
+          }),
+        ]);
+      }
       if (ctx.state !== undefined) scope.states.set(plugin, ctx.state);
       if (result === undefined) return undefined;
       if (isDecision(result)) return result;
