@@ -1,0 +1,229 @@
+/**
+ * In-process dialogues with a Session over a scripted connection. The wire
+ * tests in tests/ cover the same ground against the real server; these pin
+ * down the state machine and the hook order quickly.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { accept, disconnect, reject } from "../hooks/decision.ts";
+import type { Plugin } from "../hooks/plugin.ts";
+import { HookRunner } from "../hooks/runner.ts";
+import { SILENT_LOGGER } from "../log.ts";
+import type { Conn } from "../runtime/conn.ts";
+import type { Message } from "./message.ts";
+import { Session, type SessionSettings } from "./session.ts";
+
+const SETTINGS: SessionSettings = {
+  hostname: "mx.test",
+  primaryDomain: "example.org",
+  isLocalDomain: (d) => d === "example.org",
+  maxMessageSize: 1000,
+  maxRecipients: 3,
+  maxErrors: 5,
+  idleTimeoutMs: 2000,
+  bareLf: "reject",
+};
+
+/** A connection that plays `chunks` and records every write. */
+function scriptedConn(chunks: string[]): Conn & { writes: string[] } {
+  const queue = chunks.map((c) => new TextEncoder().encode(c));
+  const writes: string[] = [];
+  return {
+    writes,
+    remote: { address: "192.0.2.7", port: 4000 },
+    local: { address: "127.0.0.1", port: 25 },
+    read: () => Promise.resolve(queue.shift() ?? null),
+    write: (data) => (writes.push(new TextDecoder().decode(data)), Promise.resolve()),
+    close() {},
+    startTls: () => Promise.reject(new Error("no TLS here")),
+  };
+}
+
+async function converse(
+  chunks: string[],
+  plugins: Plugin[] = [],
+  settings: Partial<SessionSettings> = {},
+): Promise<{ writes: string[]; replies: string[] }> {
+  const conn = scriptedConn(chunks);
+  const session = new Session({
+    conn,
+    connection: {
+      id: "t",
+      remote: conn.remote,
+      local: conn.local,
+      helo: undefined,
+      tls: undefined,
+      user: undefined,
+    },
+    runner: new HookRunner(plugins, { timeoutMs: 500, log: SILENT_LOGGER }),
+    settings: { ...SETTINGS, ...settings },
+    log: SILENT_LOGGER,
+    newQueueId: () => "QID",
+  });
+  await session.run();
+  const replies = conn.writes.join("").split("\r\n").filter((l) => /^\d{3} /.test(l));
+  return { writes: conn.writes, replies };
+}
+
+const acceptAll: Plugin = { name: "all", rcpt: () => accept(), queue: () => accept() };
+
+test("Session greets, runs a transaction and says goodbye", async () => {
+  const { replies } = await converse([
+    "EHLO c.example\r\n",
+    "MAIL FROM:<a@far.example>\r\n",
+    "RCPT TO:<b@example.org>\r\n",
+    "DATA\r\n",
+    "Subject: x\r\n\r\nhi\r\n.\r\n",
+    "QUIT\r\n",
+  ], [acceptAll]);
+  assert.deepEqual(replies, [
+    "220 mx.test ESMTP Postino",
+    "250 HELP",
+    "250 2.1.0 Ok",
+    "250 2.1.5 Ok",
+    "354 End data with <CR><LF>.<CR><LF>",
+    "250 2.0.0 Ok: queued as QID",
+    "221 2.0.0 mx.test Bye",
+  ]);
+});
+
+test("Session answers a pipelined group in one write", async () => {
+  const { writes } = await converse([
+    "EHLO c.example\r\nMAIL FROM:<a@far.example>\r\nRCPT TO:<b@example.org>\r\nRCPT TO:<c@example.org>\r\nDATA\r\n",
+    "x\r\n.\r\nQUIT\r\n",
+  ], [acceptAll]);
+  assert.equal(writes.length, 3, JSON.stringify(writes)); // greeting, the group, the rest
+  assert.match(
+    writes[1] as string,
+    /^250-mx\.test[\s\S]*250 2\.1\.0[\s\S]*250 2\.1\.5[\s\S]*250 2\.1\.5[\s\S]*354 /,
+  );
+  assert.match(writes[2] as string, /^250 2\.0\.0 Ok: queued as QID\r\n221 /);
+});
+
+test("Session checks sequence and syntax before any plugin sees the command", async () => {
+  const seen: string[] = [];
+  const spy: Plugin = {
+    name: "spy",
+    mail: () => void seen.push("mail"),
+    rcpt: () => void seen.push("rcpt"),
+  };
+  const { replies } = await converse([
+    "MAIL FROM:<a@b.example>\r\n",
+    "HELO c.example\r\n",
+    "RCPT TO:<b@example.org>\r\n",
+    "MAIL FROM:a@b.example\r\n",
+    "MAIL FROM:<a@b.example> SIZE=9\r\n",
+    "QUIT\r\n",
+  ], [spy]);
+  assert.deepEqual(replies.slice(1), [
+    "503 5.5.1 Send HELO/EHLO first",
+    "250 mx.test",
+    "503 5.5.1 Need MAIL command",
+    "501 5.5.2 Syntax: MAIL FROM:<address>",
+    "555 5.5.4 Parameters need EHLO",
+    "221 2.0.0 mx.test Bye",
+  ]);
+  assert.deepEqual(seen, []);
+});
+
+test("Session refuses an unaccepted recipient by domain: 5.1.1 local, 5.7.1 relay", async () => {
+  const { replies } = await converse([
+    "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@example.org>\r\nRCPT TO:<x@far.example>\r\nQUIT\r\n",
+  ]);
+  assert.equal(replies[3], "550 5.1.1 Recipient address rejected: User unknown");
+  assert.equal(replies[4], "550 5.7.1 Relay access denied");
+});
+
+test("Session sends 451 when no queue plugin accepts the message", async () => {
+  const { replies } = await converse([
+    "EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<x@example.org>\r\nDATA\r\n",
+    "hi\r\n.\r\nQUIT\r\n",
+  ], [{ name: "rcpt", rcpt: () => accept() }]);
+  assert.equal(replies[5], "451 4.3.0 Message not queued: no queue accepted it");
+});
+
+test("Session lets data_post edit headers before queue sees the message", async () => {
+  let stored = "";
+  const plugins: Plugin[] = [{
+    name: "edit",
+    data_post(_ctx, message) {
+      message.set("Subject", "edited");
+    },
+  }, {
+    name: "store",
+    rcpt: () => accept(),
+    queue(_ctx, message: Message) {
+      stored = new TextDecoder().decode(message.toBytes());
+      return accept();
+    },
+  }];
+  await converse([
+    "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@example.org>\r\nDATA\r\n",
+    "Subject: old\r\n\r\nbody\r\n.\r\n",
+  ], plugins);
+  assert.match(
+    stored,
+    /^Received: from c \(\[192\.0\.2\.7\]\)\r\n\tby mx\.test \(Postino\) with ESMTP id QID\r\n\tfor <x@example\.org>;/,
+  );
+  assert.match(stored, /\r\nSubject: edited\r\n\r\nbody\r\n$/);
+});
+
+test("Session closes after max_errors failed commands with 421", async () => {
+  const { replies } = await converse(["BOGUS\r\nBOGUS\r\nBOGUS\r\nNOOP\r\n"], [], { maxErrors: 3 });
+  assert.deepEqual(replies.slice(1), [
+    "500 5.5.1 Command unrecognized",
+    "500 5.5.1 Command unrecognized",
+    "500 5.5.1 Command unrecognized",
+    "421 4.7.0 mx.test Error: too many errors",
+  ]);
+});
+
+test("Session closes at once when a hook decides to disconnect", async () => {
+  const { replies } = await converse(["EHLO c\r\nNOOP\r\n"], [{
+    name: "bye",
+    helo: () => disconnect(421, "4.7.0", "Go away"),
+  }]);
+  assert.deepEqual(replies, ["220 mx.test ESMTP Postino", "421 4.7.0 Go away"]);
+});
+
+test("Session refuses the connection when the connect hook rejects", async () => {
+  const { replies } = await converse(["EHLO c\r\n"], [{
+    name: "no",
+    connect: () => reject(554, "5.7.1", "No service"),
+  }]);
+  assert.deepEqual(replies, ["554 5.7.1 No service"]);
+});
+
+test("Session resets the transaction on RSET and runs the reset hook", async () => {
+  let resets = 0;
+  const { replies } = await converse(
+    ["EHLO c\r\nMAIL FROM:<a@b.example>\r\nRSET\r\nRCPT TO:<x@example.org>\r\nQUIT\r\n"],
+    [{ name: "r", reset: () => void resets++ }],
+  );
+  assert.equal(replies[3], "250 2.0.0 Ok");
+  assert.equal(replies[4], "503 5.5.1 Need MAIL command");
+  assert.equal(resets, 1);
+});
+
+test("Session answers 421 4.4.2 when the client goes quiet", async () => {
+  const conn = scriptedConn(["EHLO c\r\n"]);
+  let reads = 0;
+  const silent: Conn = { ...conn, read: () => reads++ === 0 ? conn.read() : new Promise(() => {}) };
+  const session = new Session({
+    conn: silent,
+    connection: {
+      id: "t",
+      remote: conn.remote,
+      local: conn.local,
+      helo: undefined,
+      tls: undefined,
+      user: undefined,
+    },
+    runner: new HookRunner([], { timeoutMs: 100, log: SILENT_LOGGER }),
+    settings: { ...SETTINGS, idleTimeoutMs: 50 },
+    log: SILENT_LOGGER,
+    newQueueId: () => "QID",
+  });
+  await session.run();
+  assert.match(conn.writes.join(""), /421 4\.4\.2 mx\.test Error: timeout exceeded\r\n$/);
+});
