@@ -31,6 +31,9 @@ class DenoConn implements Conn {
   readonly local: Endpoint;
   #conn: Deno.Conn;
   #closed = false;
+  // One read buffer per connection; each chunk is copied out at its real
+  // size, so a lock-step client does not cost a fresh 64 KiB per command.
+  #buffer = new Uint8Array(READ_SIZE);
 
   constructor(conn: Deno.Conn) {
     this.#conn = conn;
@@ -40,10 +43,9 @@ class DenoConn implements Conn {
 
   async read(): Promise<Uint8Array | null> {
     if (this.#closed) return null;
-    const buffer = new Uint8Array(READ_SIZE);
     try {
-      const n = await this.#conn.read(buffer);
-      return n === null ? null : buffer.subarray(0, n);
+      const n = await this.#conn.read(this.#buffer);
+      return n === null ? null : this.#buffer.slice(0, n);
     } catch {
       return null; // reset or closed under us: same as end of stream
     }
