@@ -34,7 +34,8 @@ const QUOTED_STRING = /^"(?:[\x20\x21\x23-\x5b\x5d-\x7e\u0080-\u{10FFFF}]|\\[\x2
 const LABEL =
   /^(?:[A-Za-z0-9\u0080-\u{10FFFF}](?:[A-Za-z0-9\-\u0080-\u{10FFFF}]*[A-Za-z0-9\u0080-\u{10FFFF}])?)$/u;
 const IPV4 = /^\[(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\]$/;
-const IPV6 = /^\[IPv6:[0-9A-Fa-f:.]{2,45}\]$/i;
+const IPV6 = /^\[IPv6:([0-9A-Fa-f:.]{2,45})\]$/i;
+const HEX_GROUP = /^[0-9A-Fa-f]{1,4}$/;
 // A source route such as `@a.example,@b.example:` (RFC 5321 §4.1.1.3).
 const SOURCE_ROUTE = /^@[^,:]+(?:,@[^,:]+)*:/;
 
@@ -43,10 +44,27 @@ export function isValidDomain(domain: string): boolean {
   if (domain.startsWith("[")) {
     const v4 = IPV4.exec(domain);
     if (v4) return v4.slice(1).every((part) => Number(part) <= 255);
-    return IPV6.test(domain);
+    const v6 = IPV6.exec(domain);
+    return v6 !== null && isIpv6(v6[1] ?? "");
   }
   if (domain.length === 0 || domain.length > 255) return false;
   return domain.split(".").every((label) => label.length <= 63 && LABEL.test(label));
+}
+
+/**
+ * Whether `text` is an IPv6 address in one of the RFC 5321 §4.1.3 forms:
+ * eight groups, `::` standing for the missing ones, or either with a
+ * trailing IPv4 address in place of the last two groups.
+ */
+function isIpv6(text: string): boolean {
+  const v4 = /^(.*:)(\d{1,3}(?:\.\d{1,3}){3})$/.exec(text);
+  if (v4 && !(v4[2] ?? "").split(".").every((part) => Number(part) <= 255)) return false;
+  const halves = (v4 ? `${v4[1]}0:0` : text).split("::");
+  if (halves.length > 2) return false;
+  const groups = halves.flatMap((half) => half === "" ? [] : half.split(":"));
+  if (!groups.every((group) => HEX_GROUP.test(group))) return false;
+  // `::` stands for at least one zero group (RFC 4291 §2.2 is laxer than 5321's two).
+  return halves.length === 2 ? groups.length <= 7 : groups.length === 8;
 }
 
 /** Parses `local@domain` (no angle brackets); `undefined` if invalid. */
