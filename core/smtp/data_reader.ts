@@ -73,6 +73,7 @@ export async function readDotData(input: Input, limits: DataLimits): Promise<Dat
           if (!midLine && buf[pos] === DOT) {
             emit(buf.subarray(runStart, pos));
             runStart = pos + 1;
+            lineLength -= 1; // the stuffed dot is not counted (RFC 5321 §4.5.3.1.6)
           }
           lineLength += cut - pos;
           midLine = true;
@@ -92,6 +93,7 @@ export async function readDotData(input: Input, limits: DataLimits): Promise<Dat
         // RFC 5321 §4.5.2: drop the leading dot of every stuffed line.
         emit(buf.subarray(runStart, lineStart));
         runStart = lineStart + 1;
+        lineLength -= 1; // the stuffed dot is not counted (RFC 5321 §4.5.3.1.6)
       }
       if (hasCr(buf, lineStart, crlf ? lf - 1 : lf)) result.bareCr = true;
       lineLength += lf + 1 - lineStart + (crlf ? 0 : 1);
