@@ -33,24 +33,33 @@ function findHeaderEnd(bytes: Uint8Array): number {
   for (let at = bytes.indexOf(13); at !== -1; at = bytes.indexOf(13, at + 1)) {
     if (CRLF_CRLF.every((b, i) => bytes[at + i] === b)) return at + 2;
   }
-  return -1;
+  // RFC 5322 §3.5: the blank line and body are optional, so a message may be
+  // header fields only.
+  const n = bytes.byteLength;
+  return n >= 2 && bytes[n - 2] === 13 && bytes[n - 1] === 10 ? n : -1;
 }
 
 function formatField(name: string, value: string): Uint8Array {
   if (!/^[\x21-\x39\x3b-\x7e]+$/.test(name)) throw new TypeError(`invalid header name "${name}"`);
-  // Header values may not smuggle extra lines; fold only on our own terms.
-  const clean = value.replace(/\r?\n(?![ \t])/g, "\r\n\t").replace(/\r(?!\n)/g, " ");
+  // Header values may not smuggle extra lines; fold only on our own terms,
+  // and only with CRLF (RFC 5322 §2.2.3: no bare CR or LF).
+  const clean = value.replace(/\r(?!\n)/g, " ").replace(/\r?\n(?![ \t])/g, "\r\n\t")
+    .replace(/(?<!\r)\n/g, "\r\n");
   return encoder.encode(`${name}: ${clean}\r\n`);
 }
 
 /** A message whose header fields plugins may read and edit. */
 export class Message {
   #fields: Field[];
+  /** Everything after the header fields, blank line included. */
   #body: Uint8Array;
+  /** Octets of the blank line at the start of `#body` (0 or 2). */
+  #separator: number;
 
-  private constructor(fields: Field[], body: Uint8Array) {
+  private constructor(fields: Field[], body: Uint8Array, separator = 0) {
     this.#fields = fields;
     this.#body = body;
+    this.#separator = separator;
   }
 
   /** Splits raw message bytes into header fields and body. */
@@ -72,7 +81,7 @@ export class Message {
       fields.push({ name: decoder.decode(raw.subarray(0, colon)).trim(), raw });
       start = lineEnd;
     }
-    return new Message(fields, bytes.subarray(end));
+    return new Message(fields, bytes.subarray(end), end < bytes.byteLength ? 2 : 0);
   }
 
   /** The first value of header `name` (case-insensitive), unfolded. */
@@ -126,7 +135,7 @@ export class Message {
 
   /** The body (after the blank line), or everything if there are no headers. */
   get body(): Uint8Array {
-    return this.#body;
+    return this.#body.subarray(this.#separator);
   }
 
   /** The whole message as it will be stored. */
