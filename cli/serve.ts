@@ -113,8 +113,9 @@ export async function runServe(runtime: Runtime, args: string[]): Promise<number
   const writer = new MaildirWriter(join(config.dataDir, "mail"), config.hostname);
   let setup = await buildSetup(config, directory, writer, log);
   const server = new Server(runtime, log, setup);
-  await server.start();
 
+  // The handlers go in before the "listening" line: a signal sent as soon as
+  // we are ready must not meet the default action, which kills the process.
   runtime.onSignal("SIGHUP", async () => {
     try {
       const next = await loadConfig(file, flags);
@@ -137,7 +138,7 @@ export async function runServe(runtime: Runtime, args: string[]): Promise<number
     }
   });
 
-  return await new Promise<number>((resolve) => {
+  const stopped = new Promise<number>((resolve) => {
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;
@@ -152,4 +153,6 @@ export async function runServe(runtime: Runtime, args: string[]): Promise<number
     runtime.onSignal("SIGTERM", () => void stop("SIGTERM"));
     runtime.onSignal("SIGINT", () => void stop("SIGINT"));
   });
+  await server.start();
+  return await stopped;
 }
