@@ -64,6 +64,10 @@ async function main(args: string[]): Promise<number> {
     }
     case "version":
     case "--version":
+      if (rest.includes("--help") || rest.includes("-h")) {
+        io.stdout("Usage: postino version\n\nPrints the version and the runtime.");
+        return 0;
+      }
       io.stdout(`postino ${VERSION} (${runtime.name})`);
       return 0;
     case undefined:

@@ -100,6 +100,7 @@ test("postino COMMAND --help prints usage and exits 0 for every command", TIMEOU
     ["--help"],
     ["serve", "--help"],
     ["check-config", "--help"],
+    ["version", "--help"],
     ["user", "--help"],
     ["user", "add", "--help"],
     ["user", "list", "--help"],
