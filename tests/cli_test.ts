@@ -9,8 +9,7 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import process from "node:process";
-import { postino, type RunningServer, startServer, tempDir } from "./helpers/server.ts";
+import { postino, startServer, tempDir } from "./helpers/server.ts";
 import { RawClient, transcript } from "./helpers/smtp_client.ts";
 
 const TIMEOUT = { timeout: 60_000 };
@@ -36,20 +35,6 @@ async function expectExit(args: string[], code: number, stdin?: string) {
     `postino ${args.join(" ")} exited ${result.code}\n${result.stdout}\n${result.stderr}`,
   );
   return result;
-}
-
-/**
- * Stops the server with SIGTERM and resolves with its exit code. The signal
- * goes through `process.kill`: after `child.kill()` Deno's node:child_process
- * reports the exit as "killed by SIGTERM" even when the child exited 0.
- */
-function stopServer(server: RunningServer): Promise<number> {
-  if (server.child.exitCode !== null) return server.stop();
-  const exited = new Promise<number>((resolve) =>
-    server.child.once("exit", (code) => resolve(code ?? -1))
-  );
-  process.kill(server.child.pid as number, "SIGTERM");
-  return exited;
 }
 
 /** The files in the `new/` folder of `address`'s Maildir under `dir`. */
@@ -190,7 +175,7 @@ test(
       await expectExit(["user", "remove", "gina@localhost", "--data-dir", server.dataDir], 0);
       await rcptTo("gina@localhost", "550 5.1.1");
     } finally {
-      assert.equal(await stopServer(server), 0);
+      assert.equal(await server.stop(), 0);
     }
   },
 );
@@ -222,7 +207,7 @@ test(
         assert.match(text, new RegExp(`\\bid ${queueId};`));
       }
     } finally {
-      assert.equal(await stopServer(server), 0);
+      assert.equal(await server.stop(), 0);
     }
   },
 );
@@ -252,7 +237,7 @@ test("an alias with a remote member is refused at RCPT with 550 5.7.1", TIMEOUT,
     client.close();
     await server.waitFor(/reject conn=\S+ id=\S+ stage=rcpt subject=fwd@localhost code=550/);
   } finally {
-    assert.equal(await stopServer(server), 0);
+    assert.equal(await server.stop(), 0);
   }
 });
 

@@ -70,8 +70,9 @@ export interface ConnectOptions {
 export function parseHostPort(text: string): { hostname: string; port: number } {
   const match = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
   const port = Number(match?.[2]);
-  if (!match || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new TypeError(`expected HOST:PORT, got "${text}"`);
+  if (!match) throw new TypeError(`expected HOST:PORT, got "${text}"`);
+  if (!Number.isInteger(port) || port > 65535) {
+    throw new TypeError(`port must be 0..65535, got "${text}"`);
   }
   return { hostname: match[1] as string, port };
 }

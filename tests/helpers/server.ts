@@ -141,7 +141,9 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     output: () => output,
     waitFor,
     stop: (signal = "SIGTERM") => {
-      if (child.exitCode === null) child.kill(signal);
+      // process.kill, not child.kill: on Deno 2.9 the latter reports the
+      // exit as signal-killed (code null) even when the server exits 0.
+      if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, signal);
       return exited;
     },
   };
