@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Benchmark: Postfix smtp-source against Postino and against Postfix smtp-sink, in the same run,
 # reported as a ratio (absolute figures drift by up to 35% between runs; compare within one run).
+# With BENCH_HARAKA=1, Haraka with an fsynced queue is a third peer in every scenario: the baseline
+# of our performance goal (Postino >= 2x Haraka's msgs/s for durable delivery).
 #
 #   bash scripts/bench.sh                   # Postino on Deno
 #   RUNTIME=bun bash scripts/bench.sh       # Postino on Bun
-#   SINK_ONLY=1 bash scripts/bench.sh       # only the smtp-sink half (harness check)
+#   BENCH_HARAKA=1 bash scripts/bench.sh    # ... and Haraka in the same run
+#   SINK_ONLY=1 bash scripts/bench.sh       # only the smtp-sink half (harness check; Haraka too
+#                                           # when BENCH_HARAKA=1)
 #
 # Environment:
 #   MSGS=2000        messages per run            SESSIONS=20    parallel sessions
@@ -12,13 +16,21 @@
 #   DRAIN_TIMEOUT=120 seconds to wait for Maildir delivery to finish after a Postino run
 #   BENCH_FROM=a@localhost  BENCH_TO=user@localhost   KEEP=1 keeps the data dir under .bench/
 #   SCENARIOS="a b"  which scenarios to run, in order (e.g. "b a" to see order effects)
+#   BENCH_HARAKA=0   1 adds Haraka (needs node and npm)   HARAKA_VERSION=3.3.4 the npm version used
 #
 # Scenarios: (a) many messages per connection (smtp-source -d), (b) one message per connection.
 # "accept msgs/s" is MSGS / wall time of smtp-source (Postino answers 250 only after the message is
 # fsynced into the spool). "Maildir" checks that DIR/mail/localhost/user/new holds every message
 # sent so far, waiting up to DRAIN_TIMEOUT for delivery; "e2e msgs/s" is MSGS / (time from the
 # start of the run until the last file appeared).
-# Exit status: non-zero when a run failed or the Maildir count is wrong.
+# Haraka (BENCH_HARAKA=1) is installed once from npm into .bench/haraka-pkg (never committed) and
+# configured in the run's temp dir by `haraka -i`: one process (nodes=0), 127.0.0.1 only, no DNS
+# (rDNS answered by scripts/bench/haraka_no_rdns.js, no DNS-using plugins), log level warn, and
+# the queue plugin scripts/bench/haraka_queue_fsync.js, which writes each message Maildir-style
+# (tmp, fsync, rename into new, fsync new/) before Haraka answers 250. "haraka" is its msgs/s,
+# "H new/" checks that its new/ holds every message sent so far, "P/H" is Postino's accept rate
+# over Haraka's, and "e2e/H" Postino's e2e rate over Haraka's (the goal: >= 2).
+# Exit status: non-zero when a run failed or a Maildir count is wrong.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,6 +46,9 @@ RUNTIME="${RUNTIME:-deno}"
 FROM="${BENCH_FROM:-a@localhost}"
 TO="${BENCH_TO:-user@localhost}"
 SINK_ONLY="${SINK_ONLY:-0}"
+BENCH_HARAKA="${BENCH_HARAKA:-0}"
+HARAKA_VERSION="${HARAKA_VERSION:-3.3.4}"
+HARAKA_PKG="$ROOT/.bench/haraka-pkg"
 read -r -a scenarios <<<"${SCENARIOS:-a b}"
 
 for cmd in smtp-sink smtp-source python3 timeout; do
@@ -42,6 +57,14 @@ for cmd in smtp-sink smtp-source python3 timeout; do
     exit 2
   }
 done
+if [[ "$BENCH_HARAKA" == 1 ]]; then
+  for cmd in node npm; do
+    command -v "$cmd" >/dev/null 2>&1 || {
+      echo "bench: BENCH_HARAKA=1 needs $cmd" >&2
+      exit 2
+    }
+  done
+fi
 case "$RUNTIME" in
   deno) postino=(deno run -A main.ts) ;;
   bun) postino=(bun main.ts) ;;
@@ -107,13 +130,16 @@ wait_ready() {
   return 1
 }
 
-maildir_count() {
-  if [[ -d "$MAILDIR" ]]; then
-    find "$MAILDIR" -maxdepth 1 -type f | wc -l
+# count_files DIR: how many files DIR holds (0 when it does not exist).
+count_files() {
+  if [[ -d "$1" ]]; then
+    find "$1" -maxdepth 1 -type f | wc -l
   else
     echo 0
   fi
 }
+
+maildir_count() { count_files "$MAILDIR"; }
 
 # run_source PORT [extra smtp-source flags...]: prints the wall time in seconds; fails on error.
 run_source() {
@@ -139,6 +165,9 @@ run_source() {
 }
 
 rate() { awk -v n="$MSGS" -v s="$1" 'BEGIN { if (s > 0) printf "%.0f", n / s; else print "-" }'; }
+
+# speedup A_SECONDS B_SECONDS: how many times faster A was than B (B / A), or "-".
+speedup() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", b / a; else print "-" }'; }
 
 # --- smtp-sink ---------------------------------------------------------------------------------
 SINK_PORT="$(free_port)"
@@ -169,16 +198,71 @@ if [[ "$SINK_ONLY" != 1 ]]; then
   postino_pid=$!
 fi
 
+# --- Haraka with an fsynced queue (BENCH_HARAKA=1) -------------------------------------------------
+haraka_installed_version() {
+  node -p 'require(process.argv[1]).version' "$HARAKA_PKG/node_modules/Haraka/package.json" \
+    2>/dev/null || true
+}
+
+if [[ "$BENCH_HARAKA" == 1 ]]; then
+  if [[ "$(haraka_installed_version)" != "$HARAKA_VERSION" ]]; then
+    echo "bench: installing Haraka@$HARAKA_VERSION into .bench/haraka-pkg (once)" >&2
+    mkdir -p "$HARAKA_PKG"
+    # A package.json of its own, so that npm installs there and never into the project.
+    if [[ ! -f "$HARAKA_PKG/package.json" ]]; then
+      echo '{ "private": true, "description": "Haraka for scripts/bench.sh, not part of Postino" }' \
+        >"$HARAKA_PKG/package.json"
+    fi
+    (cd "$HARAKA_PKG" && timeout 600 npm i --no-audit --no-fund "Haraka@$HARAKA_VERSION") \
+      >"$WORK/haraka-npm.log" 2>&1 </dev/null || {
+      echo "bench: npm i Haraka@$HARAKA_VERSION failed:" >&2
+      tail -n 20 "$WORK/haraka-npm.log" >&2
+      exit 1
+    }
+  fi
+  HARAKA_BIN="$HARAKA_PKG/node_modules/Haraka/bin/haraka"
+  HARAKA_DIR="$WORK/haraka"
+  HARAKA_MAILDIR="$WORK/haraka-maildir"
+  node "$HARAKA_BIN" -i "$HARAKA_DIR" >"$WORK/haraka-init.log" 2>&1 </dev/null || {
+    echo "bench: haraka -i failed:" >&2
+    cat "$WORK/haraka-init.log" >&2
+    exit 1
+  }
+  cp scripts/bench/haraka_no_rdns.js "$HARAKA_DIR/plugins/bench_no_rdns.js"
+  cp scripts/bench/haraka_queue_fsync.js "$HARAKA_DIR/plugins/bench_queue_fsync.js"
+  HARAKA_PORT="$(free_port)"
+  # One process (nodes=0: no cluster), loopback only; public_ip is given so nothing asks STUN.
+  printf 'listen=127.0.0.1:%s\nnodes=0\npublic_ip=127.0.0.1\n' "$HARAKA_PORT" \
+    >"$HARAKA_DIR/config/smtp.ini"
+  # Only the plugins the bench needs. Left out: everything that queries DNS (dns-list, fcrdns,
+  # helo.checks, spf, mail_from.is_resolvable, ...) and the limit/toobusy plugins, which are
+  # Haraka's only connection and rate limits (the core has none), so 20 sessions just work.
+  printf '%s\n' bench_no_rdns rcpt_to.in_host_list bench_queue_fsync >"$HARAKA_DIR/config/plugins"
+  echo "${TO#*@}" >"$HARAKA_DIR/config/host_list"
+  printf '[main]\ndir=%s\n' "$HARAKA_MAILDIR" >"$HARAKA_DIR/config/bench_queue_fsync.ini"
+  # warn, not the default info: no log line per message, so Haraka is not slowed by its log.
+  printf '[main]\nlevel=warn\nformat=default\n' >"$HARAKA_DIR/config/log.ini"
+  node "$HARAKA_BIN" -c "$HARAKA_DIR" >"$WORK/haraka.log" 2>&1 </dev/null &
+  pids+=($!)
+  haraka_pid=$!
+fi
+
 wait_ready "$sink_pid" "$SINK_PORT" "$WORK/sink.log" 0
 if [[ "$SINK_ONLY" != 1 ]]; then
   wait_ready "$postino_pid" "$POSTINO_PORT" "$WORK/postino.log"
 fi
+if [[ "$BENCH_HARAKA" == 1 ]]; then
+  # Haraka opens its port only once its plugins are loaded.
+  wait_ready "$haraka_pid" "$HARAKA_PORT" "$WORK/haraka.log" 0
+fi
 
 target="Postino on $RUNTIME"
 [[ "$SINK_ONLY" == 1 ]] && target="smtp-sink only"
+[[ "$BENCH_HARAKA" == 1 ]] && target+=", Haraka $(haraka_installed_version) on node $(node --version)"
 echo "bench: $MSGS msgs of $SIZE B, $SESSIONS sessions; $target; $(nproc) cores"
 status=0
 sent=0
+haraka_sent=0
 rows=()
 for scenario in "${scenarios[@]}"; do
   case "$scenario" in
@@ -202,46 +286,81 @@ for scenario in "${scenarios[@]}"; do
   fi
   sink_rate="$(rate "$sink_s")"
 
-  if [[ "$SINK_ONLY" == 1 ]]; then
-    rows+=("$(printf '%-24s %12s %12s %8s %10s  %s' "$label" "$sink_rate" - - - -)")
-    continue
-  fi
+  post_rate=- ratio=- e2e=- e2e_s=0 post_s=0 check=-
+  if [[ "$SINK_ONLY" != 1 ]]; then
+    t_start="$(now)"
+    if ! post_s="$(run_source "$POSTINO_PORT" "${flags[@]}")"; then
+      status=1
+      post_s=0
+    fi
+    post_rate="$(rate "$post_s")"
+    ratio="$(speedup "$post_s" "$sink_s")"
+    sent=$((sent + MSGS))
 
-  t_start="$(now)"
-  if ! post_s="$(run_source "$POSTINO_PORT" "${flags[@]}")"; then
-    status=1
-    post_s=0
-  fi
-  post_rate="$(rate "$post_s")"
-  ratio="$(awk -v p="$post_s" -v s="$sink_s" 'BEGIN { if (p > 0 && s > 0) printf "%.2f", s / p; else print "-" }')"
-  sent=$((sent + MSGS))
-
-  # Wait for delivery to catch up with what was accepted.
-  deadline="$(awk -v t="$(now)" -v d="$DRAIN_TIMEOUT" 'BEGIN { printf "%.3f", t + d }')"
-  count="$(maildir_count)"
-  while ((count < sent)) && awk -v t="$(now)" -v d="$deadline" 'BEGIN { exit !(t < d) }'; do
-    sleep 0.05
+    # Wait for delivery to catch up with what was accepted.
+    deadline="$(awk -v t="$(now)" -v d="$DRAIN_TIMEOUT" 'BEGIN { printf "%.3f", t + d }')"
     count="$(maildir_count)"
-  done
-  t_end="$(now)"
-  if ((count == sent)); then
-    check="ok $count"
-    e2e="$(rate "$(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.3f", b - a }')")"
-  else
-    check="BAD $count/$sent"
-    e2e="-"
-    status=1
+    while ((count < sent)) && awk -v t="$(now)" -v d="$deadline" 'BEGIN { exit !(t < d) }'; do
+      sleep 0.05
+      count="$(maildir_count)"
+    done
+    t_end="$(now)"
+    if ((count == sent)); then
+      check="ok $count"
+      e2e_s="$(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.3f", b - a }')"
+      e2e="$(rate "$e2e_s")"
+    else
+      check="BAD $count/$sent"
+      status=1
+    fi
   fi
-  rows+=("$(printf '%-24s %12s %12s %8s %10s  %s' "$label" "$sink_rate" "$post_rate" "$ratio" "$e2e" "$check")")
+  row="$(printf '%-24s %12s %12s %8s %10s  %s' "$label" "$sink_rate" "$post_rate" "$ratio" "$e2e" "$check")"
+
+  if [[ "$BENCH_HARAKA" == 1 ]]; then
+    # Runs after Postino's Maildir has caught up, so the two never share the CPUs. Haraka answers
+    # 250 only after the message is fsynced into new/, so new/ must hold every message right away.
+    if ! haraka_s="$(run_source "$HARAKA_PORT" "${flags[@]}")"; then
+      status=1
+      haraka_s=0
+    fi
+    haraka_rate="$(rate "$haraka_s")"
+    haraka_sent=$((haraka_sent + MSGS))
+    haraka_count="$(count_files "$HARAKA_MAILDIR/new")"
+    if ((haraka_count == haraka_sent)); then
+      haraka_check="ok $haraka_count"
+    else
+      haraka_check="BAD $haraka_count/$haraka_sent"
+      status=1
+    fi
+    row="$(printf '%-24s %12s %12s %8s %10s  %-12s %9s %6s %6s  %s' "$label" "$sink_rate" \
+      "$post_rate" "$ratio" "$e2e" "$check" "$haraka_rate" "$(speedup "$post_s" "$haraka_s")" \
+      "$(speedup "$e2e_s" "$haraka_s")" "$haraka_check")"
+  fi
+  rows+=("$row")
 done
 
-printf '\n%-24s %12s %12s %8s %10s  %s\n' "scenario" "sink msgs/s" "postino" "ratio" "e2e msgs/s" "Maildir"
+echo
+if [[ "$BENCH_HARAKA" == 1 ]]; then
+  printf '%-24s %12s %12s %8s %10s  %-12s %9s %6s %6s  %s\n' "scenario" "sink msgs/s" "postino" \
+    "ratio" "e2e msgs/s" "Maildir" "haraka" "P/H" "e2e/H" "H new/"
+else
+  printf '%-24s %12s %12s %8s %10s  %s\n' "scenario" "sink msgs/s" "postino" "ratio" \
+    "e2e msgs/s" "Maildir"
+fi
 for row in "${rows[@]}"; do
   echo "$row"
 done
 echo "(ratio = Postino/smtp-sink accept rate; e2e = until the last Maildir file appeared)"
+if [[ "$BENCH_HARAKA" == 1 ]]; then
+  echo "(haraka = Haraka msgs/s, 250 after fsync into its Maildir; P/H = Postino accept/Haraka;"
+  echo " e2e/H = Postino e2e/Haraka, the durable-delivery goal is >= 2)"
+fi
 if ((status != 0)) && [[ "$SINK_ONLY" != 1 ]]; then
   echo "--- postino log (tail) ---"
   tail -n 20 "$WORK/postino.log"
+fi
+if ((status != 0)) && [[ "$BENCH_HARAKA" == 1 ]]; then
+  echo "--- haraka log (tail) ---"
+  tail -n 20 "$WORK/haraka.log"
 fi
 exit "$status"
