@@ -1,5 +1,5 @@
 /**
- * HELP texts (RFC 5321 §4.1.1.8): one line of usage per verb.
+ * HELP texts (RFC 5321 §4.1.1.8) and the EHLO keyword list.
  *
  * @module
  */
@@ -23,3 +23,17 @@ export const HELP_TEXT: Readonly<Record<string, string>> = {
   SOML: "SOML FROM:<address>: deliver to the terminal, or else the mailbox",
   SAML: "SAML FROM:<address>: deliver to the terminal and the mailbox",
 };
+
+/** The EHLO keywords (RFC 5321 §4.1.1.1) for a server with these settings. */
+export function ehloKeywords(options: { maxMessageSize: number }): string[] {
+  return [
+    "PIPELINING",
+    `SIZE ${options.maxMessageSize}`,
+    "8BITMIME",
+    "SMTPUTF8",
+    "ENHANCEDSTATUSCODES",
+    "CHUNKING",
+    "DSN",
+    "HELP",
+  ];
+}

@@ -41,3 +41,12 @@ export function receivedValue(info: ReceivedInfo): string {
   const rcpt = info.recipient ? `\r\n\tfor <${info.recipient}>` : "";
   return `${from}${tls}${by}${rcpt};\r\n\t${rfc5322Date(info.date)}`;
 }
+
+/** RFC 3848 / RFC 6531 `with` protocol names for a session. */
+export function protocolName(
+  options: { esmtp: boolean; tls: boolean; authenticated: boolean; utf8: boolean },
+): string {
+  if (!options.esmtp) return "SMTP";
+  const suffix = `${options.tls ? "S" : ""}${options.authenticated ? "A" : ""}`;
+  return `${options.utf8 ? "UTF8SMTP" : "ESMTP"}${suffix}`;
+}

@@ -5,20 +5,20 @@
  *
  * @module
  */
-import type { Decision } from "../hooks/decision.ts";
+import { type Decision, reject, tempfail } from "../hooks/decision.ts";
 import type { Connection, Transaction, TransactionMode } from "../hooks/plugin.ts";
 import type { HookArgs, HookRunner, HookScope } from "../hooks/runner.ts";
 import type { HookName } from "../hooks/plugin.ts";
 import { type Logger, redactAuth } from "../log.ts";
 import type { Conn } from "../runtime/conn.ts";
-import { parsePath } from "./address.ts";
 import { type BareLfPolicy, readDotData } from "./data_reader.ts";
-import { HELP_TEXT } from "./help.ts";
+import { checkMail, checkRcpt, type EnvelopeRules } from "./envelope.ts";
+import { ehloKeywords, HELP_TEXT } from "./help.ts";
 import { ClientGone, IdleTimeout, Input } from "./input.ts";
 import { concatBytes, Message } from "./message.ts";
-import { parseMailParams, parseRcptParams } from "./params.ts";
-import { receivedValue } from "./received.ts";
-import { formatReply, type Reply, reply, SmtpError } from "./reply.ts";
+import { protocolName, receivedValue } from "./received.ts";
+import { Output } from "./output.ts";
+import { type Reply, reply, SmtpError } from "./reply.ts";
 
 /** The session states; every change goes through `#to()`. */
 export type State = "ready" | "greeted" | "mail" | "rcpt" | "bdat" | "closed";
@@ -62,7 +62,6 @@ interface Verb {
 
 const ANY: readonly State[] = ["ready", "greeted", "mail", "rcpt"];
 const decoder = new TextDecoder("utf-8", { fatal: true });
-const encoder = new TextEncoder();
 
 /** The verb table (STYLE.md rule 1): verb → allowed states → handler. */
 const VERBS: Readonly<Record<string, Verb>> = {
@@ -103,7 +102,7 @@ export class Session {
   #transaction: Transaction | undefined;
   #chunks: Uint8Array[] = [];
   #chunkBytes = 0;
-  #out: Reply[] = [];
+  #out: Output;
   #errors = 0;
   #esmtp = false;
   #waiting = false;
@@ -117,9 +116,10 @@ export class Session {
     this.#log = options.log;
     this.#newQueueId = options.newQueueId;
     this.#states = options.runner.createStates() as Map<never, unknown>;
+    this.#out = new Output(options.conn, options.log, options.connection.id);
     this.#input = new Input({
       read: () => this.#conn.read(),
-      beforeWait: () => this.flush(),
+      beforeWait: () => this.#out.flush(),
       idleTimeoutMs: options.settings.idleTimeoutMs,
     });
   }
@@ -153,7 +153,7 @@ export class Session {
     this.#stopping = true;
     if (this.#waiting) {
       this.send(reply(421, "4.3.2", `${this.#settings.hostname} Service shutting down`));
-      this.flush().finally(() => this.#conn.close());
+      this.#out.flush().finally(() => this.#conn.close());
     }
   }
 
@@ -161,24 +161,6 @@ export class Session {
   send(r: Reply): Promise<void> {
     this.#out.push(r);
     return Promise.resolve();
-  }
-
-  /** Writes every queued reply in one write (RFC 2920 pipelining). */
-  async flush(): Promise<void> {
-    if (this.#out.length === 0) return;
-    const replies = this.#out;
-    this.#out = [];
-    const text = replies.map(formatReply).join("");
-    if (this.#log.tracing) {
-      for (const line of text.split("\r\n").slice(0, -1)) {
-        this.#log.trace(this.connection.id, ">", line);
-      }
-    }
-    try {
-      await this.#conn.write(encoder.encode(text));
-    } catch {
-      throw new ClientGone();
-    }
   }
 
   #to(next: State): void {
@@ -299,9 +281,18 @@ export class Session {
 
   async #unknown(verb: string, argument: string): Promise<void> {
     const decision = await this.#hook("unknown_command", { verb, argument });
-    if (!decision) return this.#error(500, "5.5.1", "Command unrecognized");
-    if (decision.kind === "accept") return this.send(decision.reply ?? reply(250, "2.0.0", "Ok"));
-    this.#refuse(decision);
+    this.#answer(
+      decision,
+      reply(250, "2.0.0", "Ok"),
+      () => this.#error(500, "5.5.1", "Command unrecognized"),
+    );
+  }
+
+  /** Sends a plugin's answer to a verb that plugins own, or `none()` if nobody answered. */
+  #answer(decision: Decision | undefined, ok: Reply, none: () => void): void {
+    if (!decision) none();
+    else if (decision.kind === "accept") this.send(decision.reply ?? ok);
+    else this.#refuse(decision);
   }
 
   async #resetTransaction(): Promise<void> {
@@ -331,45 +322,18 @@ export class Session {
       `${this.#settings.hostname} Hello ${argument} [${this.connection.remote.address}]`;
     if (verb === "HELO") return this.send(reply(250, "", this.#settings.hostname));
     // EHLO keywords carry no enhanced code (RFC 2034 §3).
-    this.send(reply(250, "", [
-      greeting,
-      "PIPELINING",
-      `SIZE ${this.#settings.maxMessageSize}`,
-      "8BITMIME",
-      "SMTPUTF8",
-      "ENHANCEDSTATUSCODES",
-      "CHUNKING",
-      "DSN",
-      "HELP",
-    ]));
+    this.send(reply(250, "", [greeting, ...ehloKeywords(this.#settings)]));
+  }
+
+  #rules(): EnvelopeRules {
+    return { esmtp: this.#esmtp, ...this.#settings };
   }
 
   /** MAIL, and RFC 821's SEND, SOML and SAML, which open a transaction too. */
   async mail(mode: TransactionMode, argument: string): Promise<void> {
-    if (!/^FROM:/i.test(argument)) {
-      return this.#error(501, "5.5.2", `Syntax: ${mode} FROM:<address>`);
-    }
-    const path = parsePath(argument.slice(5), { allowNull: true });
-    if (path === "syntax") return this.#error(501, "5.5.2", `Syntax: ${mode} FROM:<address>`);
-    if (path === "address") return this.#error(501, "5.1.7", "Bad sender address syntax");
-    const params = parseMailParams(path.rest);
-    if (!this.#esmtp && path.rest !== "") {
-      return this.#error(555, "5.5.4", "Parameters need EHLO");
-    }
-    if (params.size !== undefined && params.size > this.#settings.maxMessageSize) {
-      return this.#error(552, "5.3.4", "Message size exceeds fixed limit");
-    }
-    if (path.mailbox?.utf8 && !params.smtputf8) {
-      return this.#error(553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
-    }
-    this.#transaction = {
-      id: this.#newQueueId(),
-      mode,
-      sender: path.mailbox,
-      params,
-      recipients: [],
-    };
-    const decision = await this.#hook("mail", path.mailbox, params);
+    const { sender, params } = checkMail(mode, argument, this.#rules());
+    this.#transaction = { id: this.#newQueueId(), mode, sender, params, recipients: [] };
+    const decision = await this.#hook("mail", sender, params);
     if (!decision && mode !== "MAIL") {
       // SEND, SOML and SAML exist only when a plugin provides a terminal.
       this.#transaction = undefined;
@@ -377,7 +341,7 @@ export class Session {
     }
     if (decision && decision.kind !== "accept") {
       this.#transaction = undefined;
-      this.#logReject("mail", decision, path.mailbox?.address ?? "<>");
+      this.#logReject("mail", decision, sender?.address ?? "<>");
       this.#refuse(decision);
       return;
     }
@@ -388,34 +352,18 @@ export class Session {
   /** RCPT (RFC 5321 §4.1.1.3). */
   async rcpt(argument: string): Promise<void> {
     const transaction = this.#transaction as Transaction;
-    if (!/^TO:/i.test(argument)) return this.#error(501, "5.5.2", "Syntax: RCPT TO:<address>");
-    let text = argument.slice(3);
-    // `<Postmaster>` without a domain must be accepted (RFC 5321 §4.1.1.3).
-    text = text.replace(/^\s*<postmaster>/i, `<postmaster@${this.#settings.primaryDomain}>`);
-    const path = parsePath(text, { allowNull: false });
-    if (path === "syntax") return this.#error(501, "5.5.2", "Syntax: RCPT TO:<address>");
-    if (path === "address" || !path.mailbox) {
-      return this.#error(501, "5.1.3", "Bad recipient address syntax");
-    }
-    const params = parseRcptParams(path.rest);
-    if (!this.#esmtp && path.rest !== "") return this.#error(555, "5.5.4", "Parameters need EHLO");
-    if (path.mailbox.utf8 && !transaction.params.smtputf8) {
-      return this.#error(553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
-    }
+    const recipient = checkRcpt(argument, transaction.params, this.#rules());
     if (transaction.recipients.length >= this.#settings.maxRecipients) {
       // Not counted as an error: the client is expected to send the rest later.
       return this.send(reply(452, "4.5.3", "Too many recipients"));
     }
-    const recipient = { mailbox: path.mailbox, params };
+    const local = this.#settings.isLocalDomain(recipient.mailbox.domain);
     const decision = await this.#hook("rcpt", recipient) ??
-      (this.#settings.isLocalDomain(path.mailbox.domain)
-        ? {
-          kind: "reject" as const,
-          reply: reply(550, "5.1.1", "Recipient address rejected: User unknown"),
-        }
-        : { kind: "reject" as const, reply: reply(550, "5.7.1", "Relay access denied") });
+      (local
+        ? reject(550, "5.1.1", "Recipient address rejected: User unknown")
+        : reject(550, "5.7.1", "Relay access denied"));
     if (decision.kind !== "accept") {
-      this.#logReject("rcpt", decision, path.mailbox.address);
+      this.#logReject("rcpt", decision, recipient.mailbox.address);
       this.#refuse(decision);
       return;
     }
@@ -506,7 +454,12 @@ export class Session {
         helo: this.connection.helo?.name,
         remoteAddress: this.connection.remote.address,
         hostname: this.#settings.hostname,
-        protocol: this.#protocol(),
+        protocol: protocolName({
+          esmtp: this.#esmtp,
+          tls: this.connection.tls !== undefined,
+          authenticated: this.connection.user !== undefined,
+          utf8: transaction.params.smtputf8,
+        }),
         queueId: transaction.id,
         tls: this.connection.tls,
         recipient: transaction.recipients.length === 1
@@ -519,10 +472,7 @@ export class Session {
     const decision = edited && edited.kind !== "accept"
       ? edited
       : await this.#hook("queue", message) ??
-        {
-          kind: "tempfail" as const,
-          reply: reply(451, "4.3.0", "Message not queued: no queue accepted it"),
-        };
+        tempfail(451, "4.3.0", "Message not queued: no queue accepted it");
     if (decision.kind === "accept") {
       this.#log.event("queued", {
         conn: this.connection.id,
@@ -538,13 +488,6 @@ export class Session {
     }
     await this.#resetTransaction();
     if (this.#state !== "closed") this.#to("greeted");
-  }
-
-  #protocol(): string {
-    const utf8 = this.#transaction?.params.smtputf8;
-    if (!this.#esmtp) return "SMTP";
-    const suffix = `${this.connection.tls ? "S" : ""}${this.connection.user ? "A" : ""}`;
-    return utf8 ? `UTF8SMTP${suffix}` : `ESMTP${suffix}`;
   }
 
   #logReject(stage: string, decision: Decision, subject: string): void {
@@ -610,42 +553,44 @@ export class Session {
   /** VRFY (RFC 5321 §3.5.3): 252 unless a plugin knows better. */
   async vrfy(argument: string): Promise<void> {
     if (argument === "") return this.#error(501, "5.5.4", "Syntax: VRFY <user>");
-    const decision = await this.#hook("vrfy", argument);
-    if (!decision) {
-      return this.send(
-        reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery"),
-      );
-    }
-    if (decision.kind === "accept") {
-      return this.send(decision.reply ?? reply(250, "2.1.5", argument));
-    }
-    this.#refuse(decision);
+    const cannot = reply(
+      252,
+      "2.5.0",
+      "Cannot VRFY user, but will accept message and attempt delivery",
+    );
+    this.#answer(
+      await this.#hook("vrfy", argument),
+      reply(250, "2.1.5", argument),
+      () => this.send(cannot),
+    );
   }
 
   /** EXPN (RFC 5321 §3.5.3): not offered unless a plugin answers. */
   async expn(argument: string): Promise<void> {
     if (argument === "") return this.#error(501, "5.5.4", "Syntax: EXPN <list>");
     const decision = await this.#hook("expn", argument);
-    if (!decision) return this.#error(502, "5.5.1", "EXPN not implemented");
-    if (decision.kind === "accept") {
-      return this.send(decision.reply ?? reply(250, "2.1.5", argument));
-    }
-    this.#refuse(decision);
+    this.#answer(
+      decision,
+      reply(250, "2.1.5", argument),
+      () => this.#error(502, "5.5.1", "EXPN not implemented"),
+    );
   }
 
   /** TURN (RFC 821): refused unless a plugin can do it safely. */
   async turn(argument: string): Promise<void> {
     if (argument !== "") return this.#error(501, "5.5.4", "TURN takes no arguments");
     const decision = await this.#hook("turn");
-    if (!decision) return this.#error(502, "5.5.1", "TURN not implemented");
-    if (decision.kind === "accept") return this.send(decision.reply ?? reply(250, "2.0.0", "Ok"));
-    this.#refuse(decision);
+    this.#answer(
+      decision,
+      reply(250, "2.0.0", "Ok"),
+      () => this.#error(502, "5.5.1", "TURN not implemented"),
+    );
   }
 
   async #close(): Promise<void> {
     this.#to("closed");
     try {
-      await this.flush();
+      await this.#out.flush();
     } catch {
       // the client is gone; nothing left to tell it
     }
