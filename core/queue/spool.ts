@@ -1,0 +1,116 @@
+/**
+ * The spool contract: durable storage of queued messages and of the state
+ * of each recipient. SQLite is the embedded implementation
+ * (`sqlite_spool.ts`); a networked backend can implement the same interface.
+ *
+ * @module
+ */
+
+/** MAIL parameters the spool keeps for delivery and DSNs. */
+export interface SpoolParams {
+  smtputf8: boolean;
+  /** The message has 8-bit content (BODY=8BITMIME or raw 8-bit bytes). */
+  eightBit: boolean;
+  ret?: "FULL" | "HDRS";
+  envid?: string;
+}
+
+/** One recipient as enqueued. */
+export interface SpoolRecipient {
+  /** Where to deliver (after alias expansion), `local@domain`. */
+  address: string;
+  /** The RCPT TO address this one came from (DSN Original-Recipient). */
+  original: string;
+  /** RFC 3461 NOTIFY; absent means the default (FAILURE). */
+  notify?: string[];
+  orcpt?: { type: string; address: string };
+}
+
+/** What {@linkcode Spool.put} takes. */
+export interface NewMessage {
+  id: string;
+  /** Envelope sender; `""` is the null reverse-path. */
+  sender: string;
+  params: SpoolParams;
+  data: Uint8Array;
+  /** Milliseconds since the epoch. */
+  receivedAt: number;
+  /** A bounce we generated: it must never cause another bounce. */
+  isBounce: boolean;
+  recipients: SpoolRecipient[];
+}
+
+/** A recipient that is due, with its history so far. */
+export interface DueRecipient extends SpoolRecipient {
+  attempts: number;
+}
+
+/** A message leased for delivery, with its due recipients. */
+export interface DueMessage extends Omit<NewMessage, "recipients"> {
+  recipients: DueRecipient[];
+}
+
+/** The result of one delivery attempt for one recipient. */
+export type Outcome =
+  | { address: string; status: "delivered"; host?: string; tls?: boolean }
+  | {
+    address: string;
+    status: "deferred" | "failed";
+    code: number;
+    enhanced: string;
+    text: string;
+    /** The remote host that answered, if any (DSN Remote-MTA). */
+    host?: string;
+  };
+
+/** One recipient's state, for `postino queue list`. */
+export interface RecipientStatus {
+  address: string;
+  state: "queued" | "leased" | "delivered" | "failed";
+  attempts: number;
+  nextAttempt: number;
+  lastError: string | undefined;
+}
+
+/** One queued message, for `postino queue list`. */
+export interface QueueListing {
+  id: string;
+  sender: string;
+  size: number;
+  receivedAt: number;
+  held: boolean;
+  recipients: RecipientStatus[];
+}
+
+/** The durable queue. */
+export interface Spool {
+  /** Stores a message; resolves only once it is durable (fsynced). */
+  put(message: NewMessage): Promise<void>;
+  /**
+   * Leases up to `limit` messages with recipients due at `now`, for
+   * `leaseMs`. Held messages are skipped.
+   */
+  lease(now: number, limit: number, leaseMs: number): DueMessage[];
+  /**
+   * Records outcomes for a leased message. Deferred recipients become due
+   * again at `retryAt(attempts)`; when no recipient is left to try, the
+   * message is removed. Resolves once durable.
+   */
+  record(
+    id: string,
+    outcomes: Outcome[],
+    now: number,
+    retryAt: (attempts: number) => number,
+  ): Promise<void>;
+  /** Returns leases left by a crashed run to the queue. Returns how many. */
+  recover(): number;
+  /** When the next recipient is due, or `undefined` if nothing waits. */
+  nextDue(): number | undefined;
+  list(): QueueListing[];
+  /** Makes messages due now: one id, the recipients of one domain, or all. */
+  flush(selector?: { id?: string; domain?: string }): number;
+  hold(id: string, held: boolean): boolean;
+  remove(id: string): boolean;
+  /** Number of messages stored. */
+  count(): number;
+}

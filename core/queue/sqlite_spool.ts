@@ -1,0 +1,308 @@
+/**
+ * The SQLite spool: messages, per-recipient state and the attempt history
+ * in `<data-dir>/postino.db` (WAL, `synchronous=FULL`).
+ *
+ * Group commit: writes from concurrent sessions and delivery workers queue
+ * up and go to disk in one transaction on the next turn of the event loop,
+ * so many messages share one fsync. Durability is never weakened: a
+ * `put()` resolves only after the COMMIT that contains it.
+ *
+ * @module
+ */
+import type { Database, Row } from "../runtime/sqlite.ts";
+import type { DueMessage, NewMessage, Outcome, QueueListing, Spool, SpoolParams } from "./spool.ts";
+
+const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS spool_messages (
+    id TEXT PRIMARY KEY,
+    sender TEXT NOT NULL,
+    params TEXT NOT NULL,
+    data BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    is_bounce INTEGER NOT NULL DEFAULT 0,
+    held INTEGER NOT NULL DEFAULT 0)`,
+  `CREATE TABLE IF NOT EXISTS spool_recipients (
+    message_id TEXT NOT NULL REFERENCES spool_messages(id) ON DELETE CASCADE,
+    address TEXT NOT NULL,
+    original TEXT NOT NULL,
+    notify TEXT,
+    orcpt TEXT,
+    state TEXT NOT NULL DEFAULT 'queued',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt INTEGER NOT NULL,
+    lease_until INTEGER,
+    last_error TEXT,
+    PRIMARY KEY (message_id, address))`,
+  `CREATE INDEX IF NOT EXISTS spool_due ON spool_recipients (state, next_attempt)`,
+  `CREATE TABLE IF NOT EXISTS spool_attempts (
+    message_id TEXT NOT NULL,
+    address TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    detail TEXT)`,
+];
+
+type Op = () => void;
+
+/** The embedded {@linkcode Spool}. */
+export class SqliteSpool implements Spool {
+  #db: Database;
+  #pending: { op: Op; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  #scheduled = false;
+  #stmt;
+
+  constructor(db: Database) {
+    this.#db = db;
+    for (const sql of SCHEMA) db.exec(sql);
+    this.#stmt = {
+      insertMessage: db.prepare(
+        `INSERT INTO spool_messages (id, sender, params, data, size, received_at, is_bounce)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertRecipient: db.prepare(
+        `INSERT OR IGNORE INTO spool_recipients (message_id, address, original, notify, orcpt, next_attempt)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+      ),
+      dueIds: db.prepare(
+        `SELECT DISTINCT r.message_id AS id FROM spool_recipients r
+         JOIN spool_messages m ON m.id = r.message_id
+         WHERE r.state = 'queued' AND r.next_attempt <= ? AND m.held = 0
+         ORDER BY r.next_attempt LIMIT ?`,
+      ),
+      message: db.prepare(`SELECT * FROM spool_messages WHERE id = ?`),
+      dueRecipients: db.prepare(
+        `SELECT * FROM spool_recipients WHERE message_id = ? AND state = 'queued' AND next_attempt <= ?`,
+      ),
+      leaseRecipients: db.prepare(
+        `UPDATE spool_recipients SET state = 'leased', lease_until = ?
+         WHERE message_id = ? AND state = 'queued' AND next_attempt <= ?`,
+      ),
+      setState: db.prepare(
+        `UPDATE spool_recipients SET state = ?, attempts = attempts + 1, next_attempt = ?,
+         lease_until = NULL, last_error = ? WHERE message_id = ? AND address = ?`,
+      ),
+      attempts: db.prepare(
+        `SELECT attempts FROM spool_recipients WHERE message_id = ? AND address = ?`,
+      ),
+      logAttempt: db.prepare(
+        `INSERT INTO spool_attempts (message_id, address, at, status, detail) VALUES (?, ?, ?, ?, ?)`,
+      ),
+      openCount: db.prepare(
+        `SELECT COUNT(*) AS n FROM spool_recipients WHERE message_id = ? AND state IN ('queued', 'leased')`,
+      ),
+      deleteMessage: db.prepare(`DELETE FROM spool_messages WHERE id = ?`),
+      deleteRecipients: db.prepare(`DELETE FROM spool_recipients WHERE message_id = ?`),
+      deleteAttempts: db.prepare(`DELETE FROM spool_attempts WHERE message_id = ?`),
+      nextDue: db.prepare(
+        `SELECT MIN(r.next_attempt) AS at FROM spool_recipients r
+         JOIN spool_messages m ON m.id = r.message_id WHERE r.state = 'queued' AND m.held = 0`,
+      ),
+      recover: db.prepare(
+        `UPDATE spool_recipients SET state = 'queued', lease_until = NULL WHERE state = 'leased'`,
+      ),
+      count: db.prepare(`SELECT COUNT(*) AS n FROM spool_messages`),
+    };
+  }
+
+  /** Queues `op` for the next group commit; resolves after that COMMIT. */
+  #commit(op: Op): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ op, resolve, reject });
+      if (this.#scheduled) return;
+      this.#scheduled = true;
+      // One macrotask later: everything other sessions queued meanwhile joins the batch.
+      setTimeout(() => this.#flushBatch(), 0);
+    });
+  }
+
+  #flushBatch(): void {
+    this.#scheduled = false;
+    const batch = this.#pending;
+    this.#pending = [];
+    if (batch.length === 0) return;
+    const failed = new Set<number>();
+    try {
+      this.#db.transaction(() => {
+        batch.forEach((item, i) => {
+          // A SAVEPOINT per op: one bad op (a duplicate id) must not sink the batch.
+          this.#db.exec("SAVEPOINT op");
+          try {
+            item.op();
+            this.#db.exec("RELEASE op");
+          } catch (error) {
+            this.#db.exec("ROLLBACK TO op");
+            this.#db.exec("RELEASE op");
+            failed.add(i);
+            item.reject(error);
+          }
+        });
+      });
+    } catch (error) {
+      // The COMMIT itself failed (disk full, I/O error): nothing in the batch is durable.
+      batch.forEach((item, i) => failed.has(i) || item.reject(error));
+      return;
+    }
+    batch.forEach((item, i) => failed.has(i) || item.resolve());
+  }
+
+  put(message: NewMessage): Promise<void> {
+    if (message.recipients.length === 0) {
+      return Promise.reject(new RangeError("a message needs recipients"));
+    }
+    return this.#commit(() => {
+      const s = this.#stmt;
+      s.insertMessage.run(
+        message.id,
+        message.sender,
+        JSON.stringify(message.params),
+        message.data,
+        message.data.byteLength,
+        message.receivedAt,
+        message.isBounce ? 1 : 0,
+      );
+      for (const r of message.recipients) {
+        s.insertRecipient.run(
+          message.id,
+          r.address,
+          r.original,
+          r.notify ? r.notify.join(",") : null,
+          r.orcpt ? JSON.stringify(r.orcpt) : null,
+          message.receivedAt,
+        );
+      }
+    });
+  }
+
+  lease(now: number, limit: number, leaseMs: number): DueMessage[] {
+    const s = this.#stmt;
+    return this.#db.transaction(() => {
+      const due: DueMessage[] = [];
+      for (const { id } of s.dueIds.all(now, limit)) {
+        const row = s.message.get(id as string);
+        if (!row) continue;
+        const recipients = s.dueRecipients.all(id as string, now).map((r) => ({
+          address: r.address as string,
+          original: r.original as string,
+          ...(r.notify ? { notify: String(r.notify).split(",") } : {}),
+          ...(r.orcpt ? { orcpt: JSON.parse(String(r.orcpt)) } : {}),
+          attempts: Number(r.attempts),
+        }));
+        s.leaseRecipients.run(now + leaseMs, id as string, now);
+        due.push({ ...messageFromRow(row), recipients });
+      }
+      return due;
+    });
+  }
+
+  record(
+    id: string,
+    outcomes: Outcome[],
+    now: number,
+    retryAt: (attempts: number) => number,
+  ): Promise<void> {
+    return this.#commit(() => {
+      const s = this.#stmt;
+      for (const outcome of outcomes) {
+        const attempts = Number(s.attempts.get(id, outcome.address)?.attempts ?? 0) + 1;
+        const detail = outcome.status === "delivered"
+          ? outcome.host ?? null
+          : `${outcome.code} ${outcome.enhanced} ${outcome.text}${
+            outcome.host ? ` (${outcome.host})` : ""
+          }`;
+        const state = outcome.status === "deferred" ? "queued" : outcome.status;
+        const next = outcome.status === "deferred" ? retryAt(attempts) : now;
+        s.setState.run(
+          state,
+          next,
+          outcome.status === "delivered" ? null : detail,
+          id,
+          outcome.address,
+        );
+        s.logAttempt.run(id, outcome.address, now, outcome.status, detail);
+      }
+      if (Number(s.openCount.get(id)?.n) === 0) this.#delete(id);
+    });
+  }
+
+  #delete(id: string): void {
+    this.#stmt.deleteRecipients.run(id);
+    this.#stmt.deleteAttempts.run(id);
+    this.#stmt.deleteMessage.run(id);
+  }
+
+  recover(): number {
+    return this.#stmt.recover.run().changes;
+  }
+
+  nextDue(): number | undefined {
+    const at = this.#stmt.nextDue.get()?.at;
+    return at === null || at === undefined ? undefined : Number(at);
+  }
+
+  list(): QueueListing[] {
+    const messages = this.#db.prepare(
+      `SELECT id, sender, size, received_at, held FROM spool_messages ORDER BY received_at, id`,
+    ).all();
+    const recipients = this.#db.prepare(
+      `SELECT message_id, address, state, attempts, next_attempt, last_error FROM spool_recipients`,
+    ).all();
+    return messages.map((m) => ({
+      id: m.id as string,
+      sender: m.sender as string,
+      size: Number(m.size),
+      receivedAt: Number(m.received_at),
+      held: Number(m.held) === 1,
+      recipients: recipients.filter((r) => r.message_id === m.id).map((r) => ({
+        address: r.address as string,
+        state: r.state as "queued" | "leased" | "delivered" | "failed",
+        attempts: Number(r.attempts),
+        nextAttempt: Number(r.next_attempt),
+        lastError: (r.last_error as string | null) ?? undefined,
+      })),
+    }));
+  }
+
+  flush(selector: { id?: string; domain?: string } = {}): number {
+    if (selector.id !== undefined) {
+      return this.#db.prepare(
+        `UPDATE spool_recipients SET next_attempt = 0 WHERE state = 'queued' AND message_id = ?`,
+      ).run(selector.id).changes;
+    }
+    if (selector.domain !== undefined) {
+      return this.#db.prepare(
+        `UPDATE spool_recipients SET next_attempt = 0 WHERE state = 'queued' AND address LIKE ? ESCAPE '\\'`,
+      ).run(`%@${selector.domain.toLowerCase().replace(/[%_\\]/g, "\\$&")}`).changes;
+    }
+    return this.#db.prepare(`UPDATE spool_recipients SET next_attempt = 0 WHERE state = 'queued'`)
+      .run().changes;
+  }
+
+  hold(id: string, held: boolean): boolean {
+    return this.#db.prepare(`UPDATE spool_messages SET held = ? WHERE id = ?`).run(held ? 1 : 0, id)
+      .changes > 0;
+  }
+
+  remove(id: string): boolean {
+    return this.#db.transaction(() => {
+      const existed = this.#stmt.message.get(id) !== undefined;
+      this.#delete(id);
+      return existed;
+    });
+  }
+
+  count(): number {
+    return Number(this.#stmt.count.get()?.n ?? 0);
+  }
+}
+
+function messageFromRow(row: Row): Omit<DueMessage, "recipients"> {
+  return {
+    id: row.id as string,
+    sender: row.sender as string,
+    params: JSON.parse(String(row.params)) as SpoolParams,
+    data: row.data as Uint8Array,
+    receivedAt: Number(row.received_at),
+    isBounce: Number(row.is_bounce) === 1,
+  };
+}

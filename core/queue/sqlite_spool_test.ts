@@ -1,0 +1,131 @@
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { loadRuntime } from "../runtime/runtime.ts";
+import type { NewMessage } from "./spool.ts";
+import { SqliteSpool } from "./sqlite_spool.ts";
+
+async function openSpool(path?: string): Promise<{ spool: SqliteSpool; path: string }> {
+  const runtime = await loadRuntime();
+  const file = path ?? join(mkdtempSync(join(tmpdir(), "spool-")), "postino.db");
+  return { spool: new SqliteSpool(runtime.openDatabase(file)), path: file };
+}
+
+function message(id: string, recipients: string[], receivedAt = 1000): NewMessage {
+  return {
+    id,
+    sender: "s@far.example",
+    params: { smtputf8: false, eightBit: false, ret: "HDRS" },
+    data: new TextEncoder().encode(`Subject: ${id}\r\n\r\nbody\r\n`),
+    receivedAt,
+    isBounce: false,
+    recipients: recipients.map((address) => ({ address, original: address })),
+  };
+}
+
+test("SqliteSpool.put() stores concurrent messages in one group commit and leases them", async () => {
+  const { spool } = await openSpool();
+  await Promise.all([
+    spool.put(message("A", ["a@x.example", "b@x.example"])),
+    spool.put(message("B", ["c@y.example"])),
+  ]);
+  assert.equal(spool.count(), 2);
+  const due = spool.lease(2000, 10, 60_000);
+  assert.deepEqual(due.map((m) => m.id).sort(), ["A", "B"]);
+  const a = due.find((m) => m.id === "A");
+  assert.equal(new TextDecoder().decode(a?.data), "Subject: A\r\n\r\nbody\r\n");
+  assert.deepEqual(a?.params, { smtputf8: false, eightBit: false, ret: "HDRS" });
+  assert.deepEqual(a?.recipients.map((r) => [r.address, r.attempts]), [["a@x.example", 0], [
+    "b@x.example",
+    0,
+  ]]);
+  // Leased recipients are not handed out twice.
+  assert.deepEqual(spool.lease(2000, 10, 60_000), []);
+});
+
+test("SqliteSpool.put() rejects a duplicate id without failing the rest of the batch", async () => {
+  const { spool } = await openSpool();
+  await spool.put(message("D", ["a@x.example"]));
+  const results = await Promise.allSettled([
+    spool.put(message("D", ["b@x.example"])),
+    spool.put(message("E", ["c@x.example"])),
+  ]);
+  assert.equal(results[0]?.status, "rejected");
+  assert.equal(results[1]?.status, "fulfilled");
+  assert.equal(spool.count(), 2);
+});
+
+test("SqliteSpool.record() retries deferred recipients later and removes finished messages", async () => {
+  const { spool } = await openSpool();
+  await spool.put(message("R", ["ok@x.example", "later@x.example", "bad@x.example"]));
+  spool.lease(1000, 10, 60_000);
+  await spool.record(
+    "R",
+    [
+      { address: "ok@x.example", status: "delivered", host: "mx.x.example" },
+      {
+        address: "later@x.example",
+        status: "deferred",
+        code: 451,
+        enhanced: "4.3.0",
+        text: "try later",
+      },
+      {
+        address: "bad@x.example",
+        status: "failed",
+        code: 550,
+        enhanced: "5.1.1",
+        text: "no such user",
+      },
+    ],
+    1000,
+    (attempts) => 1000 + attempts * 300_000,
+  );
+  const [listing] = spool.list();
+  assert.deepEqual(
+    listing?.recipients.map((r) => [r.address, r.state, r.attempts, r.nextAttempt]),
+    [
+      ["ok@x.example", "delivered", 1, 1000],
+      ["later@x.example", "queued", 1, 301_000],
+      ["bad@x.example", "failed", 1, 1000],
+    ],
+  );
+  assert.equal(listing?.recipients[1]?.lastError, "451 4.3.0 try later");
+  assert.equal(spool.nextDue(), 301_000);
+  assert.deepEqual(spool.lease(300_999, 10, 60_000), []);
+  const again = spool.lease(301_000, 10, 60_000);
+  assert.deepEqual(again[0]?.recipients.map((r) => [r.address, r.attempts]), [[
+    "later@x.example",
+    1,
+  ]]);
+  await spool.record("R", [{ address: "later@x.example", status: "delivered" }], 301_000, () => 0);
+  assert.equal(spool.count(), 0);
+  assert.equal(spool.nextDue(), undefined);
+});
+
+test("SqliteSpool.recover() returns a crashed run's leases, and a new instance sees the queue", async () => {
+  const { spool, path } = await openSpool();
+  await spool.put(message("C", ["a@x.example"]));
+  assert.equal(spool.lease(1000, 10, 60_000).length, 1);
+  const { spool: restarted } = await openSpool(path);
+  assert.equal(restarted.recover(), 1);
+  assert.equal(restarted.lease(1000, 10, 60_000)[0]?.id, "C");
+});
+
+test("SqliteSpool hold(), flush() and remove() manage the queue", async () => {
+  const { spool } = await openSpool();
+  await spool.put(message("H", ["a@x.example"], 5000));
+  await spool.put(message("F", ["b@y.example"], 5000));
+  assert.equal(spool.hold("H", true), true);
+  assert.equal(spool.hold("nope", true), false);
+  assert.deepEqual(spool.lease(10_000, 10, 1).map((m) => m.id), ["F"]);
+  assert.equal(spool.list().find((m) => m.id === "H")?.held, true);
+  spool.hold("H", false);
+  assert.equal(spool.flush({ domain: "x.example" }), 1);
+  assert.deepEqual(spool.lease(0, 10, 1).map((m) => m.id), ["H"]);
+  assert.equal(spool.remove("F"), true);
+  assert.equal(spool.remove("F"), false);
+  assert.deepEqual(spool.list().map((m) => m.id), ["H"]);
+});
