@@ -14,8 +14,11 @@ import type {
   Endpoint,
   Listener,
   ListenOptions,
+  TlsClientOptions,
+  TlsInfo,
   TlsServerOptions,
 } from "./conn.ts";
+import { startTlsClientWithNode } from "./node_tls.ts";
 import type { Runtime, SignalName } from "./runtime.ts";
 import { type Database, PRAGMAS, type Row, runTransaction, type SqlValue } from "./sqlite.ts";
 
@@ -75,6 +78,8 @@ class BunConn implements Conn {
   #pending: Uint8Array[] = [];
   #drained: (() => void)[] = [];
   #closed = false;
+  /** Set on the connection returned by a server-side upgrade. */
+  #secure = false;
   /** Settles a pending STARTTLS handshake. */
   onHandshake: ((ok: boolean) => void) | undefined;
 
@@ -133,6 +138,7 @@ class BunConn implements Conn {
 
   startTls(options: TlsServerOptions): Promise<Conn> {
     const secure = new BunConn(this.socket, this.remote);
+    secure.#secure = true;
     return new Promise((resolve, reject) => {
       secure.onHandshake = (ok) => ok ? resolve(secure) : reject(new Error("TLS handshake failed"));
       // Ciphertext keeps arriving on the old handlers too; they now ignore it
@@ -151,11 +157,20 @@ class BunConn implements Conn {
     });
   }
 
+  startTlsClient(options: TlsClientOptions): Promise<Conn> {
+    // node:tls rather than Bun's upgradeTLS: one client TLS path, with the
+    // same verify semantics, on both runtimes (RUNTIME_NOTES.md §3).
+    return startTlsClientWithNode(this, options);
+  }
+
   /** The negotiated protocol and cipher, for Received headers. */
-  get tlsInfo(): { version: string; cipher: string } {
+  get tlsInfo(): TlsInfo | undefined {
+    if (!this.#secure) return undefined;
     return {
       version: this.socket.getTLSVersion?.() ?? "unknown",
       cipher: this.socket.getCipher?.()?.name ?? "unknown",
+      // The server side asks for no client certificate.
+      authorized: false,
     };
   }
 }

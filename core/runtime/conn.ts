@@ -20,6 +20,29 @@ export interface TlsServerOptions {
   key: string;
 }
 
+/** Options for upgrading a dialled connection to TLS (client side, RFC 3207). */
+export interface TlsClientOptions {
+  /** Name sent as SNI and checked against the certificate when `verify` is set. */
+  servername: string;
+  /**
+   * Check the peer's certificate chain and name. Opportunistic SMTP TLS
+   * leaves this off (RFC 7435): any encryption beats none.
+   */
+  verify: boolean;
+  /** PEM trust anchors replacing the system store; only used with `verify`. */
+  ca?: string;
+}
+
+/** What a TLS handshake negotiated. */
+export interface TlsInfo {
+  /** For example `TLSv1.3`. */
+  version: string;
+  /** The cipher suite name, for example `TLS_AES_256_GCM_SHA384`. */
+  cipher: string;
+  /** Whether the peer's certificate chain was verified. */
+  authorized: boolean;
+}
+
 /**
  * One accepted or dialled TCP connection.
  *
@@ -41,6 +64,15 @@ export interface Conn {
    * caller: STARTTLS must discard them (CVE-2011-0411).
    */
   startTls(options: TlsServerOptions): Promise<Conn>;
+  /**
+   * Upgrades this connection to TLS as the client (RFC 3207) and returns the
+   * encrypted connection, or rejects when the handshake fails (including a
+   * failed certificate check with `verify`). The plaintext connection is
+   * closed on failure; unread plaintext bytes are never carried over.
+   */
+  startTlsClient(options: TlsClientOptions): Promise<Conn>;
+  /** What the TLS handshake negotiated; `undefined` on a plaintext connection. */
+  readonly tlsInfo?: TlsInfo | undefined;
 }
 
 /** A bound listening socket. */

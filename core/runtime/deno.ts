@@ -12,8 +12,9 @@ import type {
   Endpoint,
   Listener,
   ListenOptions,
+  TlsClientOptions,
 } from "./conn.ts";
-import { startTlsWithNode } from "./node_tls.ts";
+import { startTlsClientWithNode, startTlsWithNode } from "./node_tls.ts";
 import type { Runtime, SignalName } from "./runtime.ts";
 import { type Database, PRAGMAS, type Row, runTransaction, type SqlValue } from "./sqlite.ts";
 
@@ -71,6 +72,12 @@ class DenoConn implements Conn {
   startTls(options: { cert: string; key: string }): Promise<Conn> {
     // Deno has no server-side upgrade of its own (RUNTIME_NOTES.md §2).
     return startTlsWithNode(this, options);
+  }
+
+  startTlsClient(options: TlsClientOptions): Promise<Conn> {
+    // Deno.startTls cannot skip verification per connection, which
+    // opportunistic SMTP TLS needs (RUNTIME_NOTES.md §3).
+    return startTlsClientWithNode(this, options);
   }
 }
 

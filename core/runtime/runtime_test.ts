@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { connect as tlsConnect } from "node:tls";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Socket } from "node:net";
+import { connect as tlsConnect, TLSSocket } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -126,4 +127,109 @@ test("Conn.startTls() upgrades an accepted connection as the TLS server", async 
   assert.equal(echoed, "echo secret line\r\n");
   secure.destroy();
   listener.close();
+});
+
+/** A CA and a leaf for localhost/127.0.0.1 signed by it, made with openssl. */
+function makeCa(dir: string, name: string): { ca: string; cert: string; key: string } {
+  const run = (args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  run([
+    "req",
+    "-x509",
+    ...ec,
+    "-days",
+    "1",
+    "-subj",
+    `/CN=${name} CA`,
+    "-keyout",
+    `${name}-ca.key`,
+    "-out",
+    `${name}-ca.pem`,
+  ]);
+  run(["req", ...ec, "-subj", "/CN=localhost", "-keyout", `${name}.key`, "-out", `${name}.csr`]);
+  const ext = join(dir, `${name}.ext`);
+  writeFileSync(ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n");
+  run([
+    "x509",
+    "-req",
+    "-in",
+    `${name}.csr`,
+    "-CA",
+    `${name}-ca.pem`,
+    "-CAkey",
+    `${name}-ca.key`,
+    "-CAcreateserial",
+    "-days",
+    "1",
+    "-extfile",
+    ext,
+    "-out",
+    `${name}.pem`,
+  ]);
+  const read = (file: string) => readFileSync(join(dir, file), "utf8");
+  return { ca: read(`${name}-ca.pem`), cert: read(`${name}.pem`), key: read(`${name}.key`) };
+}
+
+/** A node:net + node:tls STARTTLS echo server: "STARTTLS" then echoes one line. */
+async function startTlsEchoServer(
+  cert: string,
+  key: string,
+): Promise<{ port: number; close(): void }> {
+  const sockets: Socket[] = [];
+  const server = createServer((plain) => {
+    sockets.push(plain);
+    plain.once("data", () => {
+      plain.write("220 go ahead\r\n");
+      const secure = new TLSSocket(plain, { isServer: true, cert, key });
+      secure.on("error", () => plain.destroy());
+      secure.once("data", (line) => secure.write(`echo ${line}`));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  assert.ok(address !== null && typeof address === "object");
+  return {
+    port: address.port,
+    close() {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
+
+test("Conn.startTlsClient() upgrades a dialled connection, verifying only when asked", async () => {
+  const runtime = await loadRuntime();
+  const dir = mkdtempSync(join(tmpdir(), "tls-client-"));
+  const good = makeCa(dir, "good");
+  const other = makeCa(dir, "other");
+  const server = await startTlsEchoServer(good.cert, good.key);
+  const upgrade = async (options: Parameters<Conn["startTlsClient"]>[0]) => {
+    const conn = await runtime.connect({ hostname: "127.0.0.1", port: server.port });
+    assert.equal(conn.tlsInfo, undefined);
+    await conn.write(new TextEncoder().encode("STARTTLS\r\n"));
+    assert.equal(await readUntil(conn, "\r\n"), "220 go ahead\r\n");
+    return await conn.startTlsClient(options);
+  };
+  try {
+    // Opportunistic: no check, any certificate will do.
+    const loose = await upgrade({ servername: "mx.example.test", verify: false });
+    assert.match(loose.tlsInfo?.version ?? "", /^TLSv1\.[23]$/);
+    assert.ok((loose.tlsInfo?.cipher ?? "").length > 0);
+    assert.equal(loose.tlsInfo?.authorized, false);
+    await loose.write(new TextEncoder().encode("secret line\r\n"));
+    assert.equal(await readUntil(loose, "\r\n"), "echo secret line\r\n");
+    await assert.rejects(loose.startTlsClient({ servername: "x", verify: false }));
+    loose.close();
+    // Verified against the right CA, by name and by IP.
+    for (const servername of ["localhost", "127.0.0.1"]) {
+      const strict = await upgrade({ servername, verify: true, ca: good.ca });
+      assert.equal(strict.tlsInfo?.authorized, true);
+      strict.close();
+    }
+    // Verified against the wrong CA, or the right CA under another name: refused.
+    await assert.rejects(upgrade({ servername: "localhost", verify: true, ca: other.ca }));
+    await assert.rejects(upgrade({ servername: "mx.example.test", verify: true, ca: good.ca }));
+  } finally {
+    server.close();
+  }
 });

@@ -36,6 +36,7 @@ function scriptedConn(chunks: string[]): Conn & { writes: string[] } {
     write: (data) => (writes.push(new TextDecoder().decode(data)), Promise.resolve()),
     close() {},
     startTls: () => Promise.reject(new Error("no TLS here")),
+    startTlsClient: () => Promise.reject(new Error("no TLS here")),
   };
 }
 
