@@ -50,18 +50,27 @@ export interface DueMessage extends Omit<NewMessage, "recipients"> {
   recipients: DueRecipient[];
 }
 
+/** A recipient that was delivered. */
+export interface DeliveredOutcome {
+  address: string;
+  status: "delivered";
+  host?: string;
+  tls?: boolean;
+}
+
+/** A recipient that was not delivered: to retry (`deferred`) or for good (`failed`). */
+export interface UndeliveredOutcome {
+  address: string;
+  status: "deferred" | "failed";
+  code: number;
+  enhanced: string;
+  text: string;
+  /** The remote host that answered, if any (DSN Remote-MTA). */
+  host?: string;
+}
+
 /** The result of one delivery attempt for one recipient. */
-export type Outcome =
-  | { address: string; status: "delivered"; host?: string; tls?: boolean }
-  | {
-    address: string;
-    status: "deferred" | "failed";
-    code: number;
-    enhanced: string;
-    text: string;
-    /** The remote host that answered, if any (DSN Remote-MTA). */
-    host?: string;
-  };
+export type Outcome = DeliveredOutcome | UndeliveredOutcome;
 
 /** One recipient's state, for `postino queue list`. */
 export interface RecipientStatus {

@@ -1,0 +1,205 @@
+/**
+ * The delivery scheduler: leases due messages from the spool, routes each
+ * recipient, hands groups to deliverers (local Maildir, remote SMTP, a
+ * gateway), records the outcomes, and raises bounces for recipients that
+ * failed for good or expired. Time comes from an injectable clock.
+ *
+ * @module
+ */
+import type { Logger } from "../log.ts";
+import { retryDelay, type RetryPolicy } from "./backoff.ts";
+import type { Clock } from "./clock.ts";
+import type { DueMessage, DueRecipient, Outcome, Spool, UndeliveredOutcome } from "./spool.ts";
+
+/** Where one recipient goes; `key` groups recipients delivered together. */
+export interface Route {
+  /** The deliverer's name: "local", "smtp", or a gateway plugin's. */
+  via: string;
+  /** Recipients with the same `via` and `key` share one delivery (e.g. one domain). */
+  key: string;
+}
+
+/** Delivers one message to a group of recipients with the same route. */
+export interface Deliverer {
+  deliver(message: DueMessage, recipients: DueRecipient[], route: Route): Promise<Outcome[]>;
+}
+
+/** A recipient that failed for good, with why. */
+export interface Failure {
+  recipient: DueRecipient;
+  outcome: UndeliveredOutcome;
+}
+
+/** Options for {@linkcode Scheduler}. */
+export interface SchedulerOptions {
+  spool: Spool;
+  clock: Clock;
+  retry: RetryPolicy;
+  /** Messages delivered at the same time. */
+  concurrency: number;
+  /** How long a lease lasts before another worker may take the message. */
+  leaseMs: number;
+  /** How often to look at the spool even when nothing is due (CLI flushes). */
+  pollMs: number;
+  route(message: DueMessage, recipient: DueRecipient): Route;
+  deliverers: Readonly<Record<string, Deliverer>>;
+  /** Sends the DSN for failed recipients (never called for bounces or `<>`). */
+  bounce(message: DueMessage, failures: Failure[]): Promise<void>;
+  log: Logger;
+  random?: () => number;
+}
+
+/** Whether RFC 3461 NOTIFY asks for a failure report (the default does). */
+export function wantsFailureReport(recipient: DueRecipient): boolean {
+  return recipient.notify === undefined || recipient.notify.includes("FAILURE");
+}
+
+/** Runs deliveries until stopped. */
+export class Scheduler {
+  #options: SchedulerOptions;
+  #running = new Set<Promise<void>>();
+  #timer: unknown;
+  #stopped = true;
+  #ticking = false;
+
+  constructor(options: SchedulerOptions) {
+    this.#options = options;
+  }
+
+  /** Starts working; leases a crashed run left behind come back first. */
+  start(): void {
+    const recovered = this.#options.spool.recover();
+    if (recovered > 0) this.#options.log.event("spool_recovered", { recipients: recovered });
+    this.#stopped = false;
+    this.wake();
+  }
+
+  /** Stops leasing and waits for deliveries in progress. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer !== undefined) this.#options.clock.cancel(this.#timer);
+    this.#timer = undefined;
+    await Promise.all(this.#running);
+  }
+
+  /** Looks for due work now (a message was just queued). */
+  wake(): void {
+    if (this.#stopped || this.#ticking) return;
+    this.#ticking = true;
+    queueMicrotask(() => {
+      this.#ticking = false;
+      this.#tick();
+    });
+  }
+
+  /** Delivers everything due now and waits for it (tests). */
+  async drain(): Promise<void> {
+    for (;;) {
+      this.#fill();
+      if (this.#running.size === 0) return;
+      await Promise.race(this.#running);
+    }
+  }
+
+  #tick(): void {
+    if (this.#stopped) return;
+    this.#fill();
+    this.#arm();
+  }
+
+  /** Leases as many messages as there are free workers. */
+  #fill(): void {
+    const { spool, clock, concurrency, leaseMs } = this.#options;
+    const free = concurrency - this.#running.size;
+    if (free <= 0) return;
+    for (const message of spool.lease(clock.now(), free, leaseMs)) {
+      const job = this.#process(message).catch((error) => {
+        this.#options.log.event("delivery_error", { id: message.id, error: String(error) });
+      }).finally(() => {
+        this.#running.delete(job);
+        if (!this.#stopped) this.#tick();
+      });
+      this.#running.add(job);
+    }
+  }
+
+  /** Sets the timer for the next due item (or the next poll). */
+  #arm(): void {
+    const { clock, spool, pollMs } = this.#options;
+    if (this.#timer !== undefined) clock.cancel(this.#timer);
+    const next = spool.nextDue();
+    const wait = next === undefined ? pollMs : Math.min(pollMs, Math.max(0, next - clock.now()));
+    this.#timer = clock.after(wait, () => {
+      this.#timer = undefined;
+      this.#tick();
+    });
+  }
+
+  async #process(message: DueMessage): Promise<void> {
+    const { clock, deliverers, log, retry } = this.#options;
+    const groups = new Map<string, { route: Route; recipients: DueRecipient[] }>();
+    for (const recipient of message.recipients) {
+      const route = this.#options.route(message, recipient);
+      const key = `${route.via}\u0000${route.key}`;
+      const group = groups.get(key) ?? { route, recipients: [] };
+      group.recipients.push(recipient);
+      groups.set(key, group);
+    }
+    const outcomes = (await Promise.all([...groups.values()].map(async ({ route, recipients }) => {
+      const deliverer = deliverers[route.via];
+      try {
+        if (!deliverer) throw new Error(`no deliverer "${route.via}"`);
+        return await deliverer.deliver(message, recipients, route);
+      } catch (error) {
+        log.event("delivery_error", { id: message.id, via: route.via, error: String(error) });
+        return recipients.map((r): Outcome => ({
+          address: r.address,
+          status: "deferred",
+          code: 451,
+          enhanced: "4.3.0",
+          text: "Local delivery error",
+        }));
+      }
+    }))).flat();
+
+    const now = clock.now();
+    const expired = now - message.receivedAt >= retry.maxAgeMs;
+    const final = outcomes.map((o): Outcome =>
+      o.status === "deferred" && expired
+        ? {
+          ...o,
+          status: "failed",
+          enhanced: "4.4.7",
+          text: `Message expired; last error: ${o.text}`,
+        }
+        : o
+    );
+    for (const o of final) {
+      log.event(o.status, {
+        id: message.id,
+        to: o.address,
+        ...(o.status === "delivered"
+          ? { host: o.host }
+          : { code: o.code, status: o.enhanced, host: o.host, reason: o.text }),
+      });
+    }
+    const failures = final.flatMap((outcome): Failure[] => {
+      if (outcome.status !== "failed") return [];
+      const recipient = message.recipients.find((r) => r.address === outcome.address);
+      return recipient && wantsFailureReport(recipient) ? [{ recipient, outcome }] : [];
+    });
+    // RFC 3461 §6.2 and RFC 5321 §4.5.5: never bounce a bounce, never bounce to <>.
+    // The bounce is queued before the outcome is recorded: after a crash in
+    // between, the sender may get the report twice, but never not at all.
+    if (failures.length > 0 && message.sender !== "" && !message.isBounce) {
+      await this.#options.bounce(message, failures);
+    }
+    const random = this.#options.random ?? Math.random;
+    await this.#options.spool.record(
+      message.id,
+      final,
+      now,
+      (attempts) => now + retryDelay(attempts, retry, random),
+    );
+  }
+}

@@ -1,0 +1,169 @@
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { SILENT_LOGGER } from "../log.ts";
+import { loadRuntime } from "../runtime/runtime.ts";
+import { DEFAULT_RETRY } from "./backoff.ts";
+import { ManualClock } from "./clock.ts";
+import { type Deliverer, type Failure, Scheduler } from "./scheduler.ts";
+import type { DueMessage, NewMessage, Outcome } from "./spool.ts";
+import { SqliteSpool } from "./sqlite_spool.ts";
+
+const MIN = 60_000;
+const DAY = 24 * 60 * MIN;
+
+async function setup(answer: (address: string, attempt: number) => Outcome["status"]) {
+  const runtime = await loadRuntime();
+  const spool = new SqliteSpool(
+    runtime.openDatabase(join(mkdtempSync(join(tmpdir(), "sched-")), "p.db")),
+  );
+  const clock = new ManualClock(0);
+  const calls: { via: string; key: string; addresses: string[]; at: number }[] = [];
+  const bounces: { id: string; failures: Failure[] }[] = [];
+  const tries = new Map<string, number>();
+  const deliverer = (via: string): Deliverer => ({
+    deliver(_message, recipients, route) {
+      calls.push({
+        via,
+        key: route.key,
+        addresses: recipients.map((r) => r.address),
+        at: clock.now(),
+      });
+      return Promise.resolve(recipients.map((r): Outcome => {
+        const attempt = (tries.get(r.address) ?? 0) + 1;
+        tries.set(r.address, attempt);
+        const status = answer(r.address, attempt);
+        return status === "delivered" ? { address: r.address, status } : {
+          address: r.address,
+          status,
+          code: status === "failed" ? 550 : 451,
+          enhanced: status === "failed" ? "5.1.1" : "4.3.0",
+          text: "remote said no",
+        };
+      }));
+    },
+  });
+  const scheduler = new Scheduler({
+    spool,
+    clock,
+    retry: { ...DEFAULT_RETRY, jitter: 0 },
+    concurrency: 4,
+    leaseMs: 10 * MIN,
+    pollMs: 60 * MIN,
+    route: (_m, r) =>
+      r.address.endsWith("@local.example")
+        ? { via: "local", key: "" }
+        : { via: "smtp", key: r.address.slice(r.address.indexOf("@") + 1) },
+    deliverers: { local: deliverer("local"), smtp: deliverer("smtp") },
+    bounce: (message: DueMessage, failures) => {
+      bounces.push({ id: message.id, failures });
+      return Promise.resolve();
+    },
+    log: SILENT_LOGGER,
+  });
+  return { spool, clock, scheduler, calls, bounces };
+}
+
+function message(id: string, recipients: string[], sender = "s@far.example"): NewMessage {
+  return {
+    id,
+    sender,
+    params: { smtputf8: false, eightBit: false },
+    data: new TextEncoder().encode("Subject: t\r\n\r\nx\r\n"),
+    receivedAt: 0,
+    isBounce: false,
+    recipients: recipients.map((address) => ({ address, original: address })),
+  };
+}
+
+test("Scheduler groups recipients by route and domain and finishes the message", async () => {
+  const { spool, scheduler, calls } = await setup(() => "delivered");
+  await spool.put(
+    message("M1", [
+      "a@local.example",
+      "b@local.example",
+      "c@x.example",
+      "d@y.example",
+      "e@x.example",
+    ]),
+  );
+  await scheduler.drain();
+  assert.deepEqual(
+    calls.map((c) => `${c.via}:${c.key}:${c.addresses.join(",")}`).sort(),
+    [
+      "local::a@local.example,b@local.example",
+      "smtp:x.example:c@x.example,e@x.example",
+      "smtp:y.example:d@y.example",
+    ],
+  );
+  assert.equal(spool.count(), 0);
+});
+
+test("Scheduler retries a 4xx with backoff until it succeeds", async () => {
+  const { spool, clock, scheduler, calls, bounces } = await setup((_a, attempt) =>
+    attempt < 3 ? "deferred" : "delivered"
+  );
+  await spool.put(message("M2", ["a@x.example"]));
+  await scheduler.drain();
+  assert.equal(calls.length, 1);
+  clock.advance(5 * MIN - 1);
+  await scheduler.drain();
+  assert.equal(calls.length, 1, "not before the first retry time");
+  clock.advance(1);
+  await scheduler.drain();
+  assert.equal(calls.length, 2);
+  clock.advance(10 * MIN);
+  await scheduler.drain();
+  assert.deepEqual(calls.map((c) => c.at), [0, 5 * MIN, 15 * MIN]);
+  assert.equal(spool.count(), 0);
+  assert.equal(bounces.length, 0);
+});
+
+test("Scheduler bounces a 5xx once, but never a bounce or a message from <>", async () => {
+  const { spool, scheduler, bounces } = await setup(() => "failed");
+  await spool.put(message("M3", ["a@x.example", "b@x.example"]));
+  await spool.put(message("M4", ["c@x.example"], ""));
+  await spool.put({ ...message("M5", ["d@x.example"]), isBounce: true });
+  await spool.put({
+    ...message("M6", ["e@x.example"]),
+    recipients: [{ address: "e@x.example", original: "e@x.example", notify: ["NEVER"] }],
+  });
+  await scheduler.drain();
+  assert.deepEqual(bounces.map((b) => [b.id, b.failures.map((f) => f.recipient.address)]), [
+    ["M3", ["a@x.example", "b@x.example"]],
+  ]);
+  assert.equal(bounces[0]?.failures[0]?.outcome.code, 550);
+  assert.equal(spool.count(), 0);
+});
+
+test("Scheduler gives up after five days and bounces as expired (4.4.7)", async () => {
+  const { spool, clock, scheduler, calls, bounces } = await setup(() => "deferred");
+  await spool.put(message("M7", ["a@x.example"]));
+  for (let t = 0; t < 6 * DAY && spool.count() > 0; t += 30 * MIN) {
+    await scheduler.drain();
+    clock.advance(30 * MIN);
+  }
+  assert.equal(spool.count(), 0);
+  assert.equal(bounces.length, 1);
+  assert.equal(bounces[0]?.failures[0]?.outcome.enhanced, "4.4.7");
+  const last = calls[calls.length - 1]?.at ?? 0;
+  assert.ok(last >= 5 * DAY && last < 5 * DAY + 61 * MIN, `last attempt at ${last / DAY} days`);
+  // 5, 10, 20, 40 minutes, then hourly: about 124 attempts in five days.
+  assert.ok(calls.length > 100 && calls.length < 130, `${calls.length} attempts`);
+});
+
+test("Scheduler.start() wakes up for due work through the clock", async () => {
+  const { spool, clock, scheduler, calls } = await setup((_a, attempt) =>
+    attempt === 1 ? "deferred" : "delivered"
+  );
+  await spool.put(message("M8", ["a@x.example"]));
+  scheduler.start();
+  while (calls.length === 0) await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setTimeout(r, 20));
+  clock.advance(5 * MIN);
+  while (calls.length < 2) await new Promise((r) => setTimeout(r, 5));
+  await scheduler.stop();
+  assert.equal(spool.count(), 0);
+});
