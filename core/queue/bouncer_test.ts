@@ -1,0 +1,79 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { SILENT_LOGGER } from "../log.ts";
+import { createBouncer } from "./bouncer.ts";
+import type { DueMessage, NewMessage } from "./spool.ts";
+
+const MESSAGE: DueMessage = {
+  id: "ORIG1",
+  sender: "alice@far.example",
+  params: { smtputf8: false, eightBit: false, ret: "HDRS", envid: "ENV-7" },
+  data: new TextEncoder().encode(
+    "Subject: hello\r\nFrom: alice@far.example\r\n\r\nsecret body\r\n",
+  ),
+  receivedAt: Date.UTC(2026, 0, 1),
+  isBounce: false,
+  recipients: [
+    {
+      address: "bob@x.example",
+      original: "bob@x.example",
+      attempts: 1,
+      orcpt: { type: "rfc822", address: "Bob@x.example" },
+    },
+    { address: "carol@local.example", original: "carol@local.example", attempts: 0 },
+  ],
+};
+
+test("createBouncer() queues one null-sender report to the original sender", async () => {
+  const queued: NewMessage[] = [];
+  let woken = 0;
+  const bounce = createBouncer({
+    spool: { put: (m) => (queued.push(m), Promise.resolve()) },
+    hostname: "mx.test",
+    now: () => Date.UTC(2026, 0, 2),
+    newQueueId: () => "DSN1",
+    queued: () => void woken++,
+    log: SILENT_LOGGER,
+  });
+  await bounce(MESSAGE, [
+    {
+      recipient: MESSAGE.recipients[0]!,
+      outcome: {
+        address: "bob@x.example",
+        status: "failed",
+        code: 550,
+        enhanced: "5.1.1",
+        text: "no such user",
+        host: "mx.x.example",
+      },
+    },
+    {
+      recipient: MESSAGE.recipients[1]!,
+      outcome: {
+        address: "carol@local.example",
+        status: "failed",
+        code: 550,
+        enhanced: "5.1.1",
+        text: "Mailbox does not exist",
+      },
+    },
+  ]);
+  assert.equal(woken, 1);
+  assert.equal(queued.length, 1);
+  const report = queued[0]!;
+  assert.equal(report.id, "DSN1");
+  assert.equal(report.sender, "");
+  assert.equal(report.isBounce, true);
+  assert.deepEqual(report.recipients.map((r) => r.address), ["alice@far.example"]);
+  const text = new TextDecoder().decode(report.data);
+  assert.match(text, /^To: <?alice@far\.example>?\r$/m);
+  assert.match(text, /report-type=delivery-status/);
+  assert.match(text, /^Original-Envelope-Id: ENV-7\r$/m);
+  assert.match(text, /^Original-Recipient: rfc822; ?Bob@x\.example\r$/m);
+  assert.match(text, /^Final-Recipient: rfc822; ?bob@x\.example\r$/m);
+  assert.match(text, /^Remote-MTA: dns; ?mx\.x\.example\r$/m);
+  assert.match(text, /^Diagnostic-Code: smtp; ?550 5\.1\.1 no such user\r$/m);
+  assert.match(text, /^Final-Recipient: rfc822; ?carol@local\.example\r$/m);
+  assert.match(text, /^Subject: hello\r$/m, "the original headers come back");
+  assert.doesNotMatch(text, /secret body/, "RET=HDRS leaves the body out");
+});
