@@ -48,6 +48,9 @@ export interface ServeFlags {
   "max-message-size"?: string;
   plugin?: string[];
   verbose?: boolean;
+  "relay-network"?: string[];
+  "relay-host"?: string;
+  "dns-server"?: string;
 }
 
 /** Lays flags over the file's settings; flags win. */
@@ -70,5 +73,8 @@ export function mergeFlags(file: RawConfig, flags: ServeFlags): RawConfig {
   }
   if (flags.plugin) merged.plugins = flags.plugin;
   if (flags.verbose) merged.verbose = true;
+  if (flags["relay-network"]) merged.relay_networks = flags["relay-network"];
+  if (flags["relay-host"] !== undefined) merged.relay_host = flags["relay-host"];
+  if (flags["dns-server"] !== undefined) merged.dns_server = flags["dns-server"];
   return merged;
 }

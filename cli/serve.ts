@@ -9,15 +9,18 @@ import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { type Config, type RawConfig, validateConfig } from "../core/config.ts";
-import { MaildirWriter } from "../core/delivery/maildir.ts";
 import { DECISIONS, type PluginHost } from "../core/hooks/host.ts";
 import { HookRunner } from "../core/hooks/runner.ts";
 import { createLogger, type Logger } from "../core/log.ts";
+import { SYSTEM_CLOCK } from "../core/queue/clock.ts";
+import type { Scheduler } from "../core/queue/scheduler.ts";
+import type { Spool } from "../core/queue/spool.ts";
 import type { Runtime } from "../core/runtime/runtime.ts";
 import { Server, type ServerSetup } from "../core/server.ts";
 import { Directory } from "../core/store/directory.ts";
 import { buildChain } from "../plugins/registry.ts";
 import { mergeFlags, readConfigFile, type ServeFlags } from "./config_file.ts";
+import { createDelivery } from "./delivery_setup.ts";
 
 /** Usage of `postino serve`. */
 export const SERVE_USAGE = `Usage: postino serve [options]
@@ -30,6 +33,9 @@ Options:
   --data-dir DIR            where postino.db and the Maildirs live (default ./data)
   --max-message-size BYTES  largest message accepted (default 10485760)
   --plugin NAME|FILE        plugin to run before the built-ins (repeatable)
+  --relay-network CIDR      clients allowed to relay (repeatable; default none)
+  --relay-host HOST:PORT    send all non-local mail through this smart host
+  --dns-server HOST:PORT    DNS server for MX lookups (default: the system's)
   --verbose                 log the SMTP protocol trace (AUTH redacted)
   -h, --help                show this help`;
 
@@ -42,6 +48,9 @@ export const SERVE_OPTIONS = {
   "data-dir": { type: "string" },
   "max-message-size": { type: "string" },
   plugin: { type: "string", multiple: true },
+  "relay-network": { type: "string", multiple: true },
+  "relay-host": { type: "string" },
+  "dns-server": { type: "string" },
   verbose: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -72,7 +81,7 @@ export async function loadConfig(file: string | undefined, flags: ServeFlags): P
 async function buildSetup(
   config: Config,
   directory: Directory,
-  writer: MaildirWriter,
+  delivery: { spool: Spool; scheduler: Scheduler },
   log: Logger,
 ): Promise<ServerSetup> {
   const local = new Set(config.domains);
@@ -94,7 +103,15 @@ async function buildSetup(
         log.event("plugin_warn", { plugin: spec.name, message, ...fields }),
     },
   });
-  const plugins = await buildChain(config.plugins, hostFor, { writer });
+  const plugins = await buildChain(config.plugins, hostFor, {
+    spool: {
+      spool: delivery.spool,
+      maxQueued: config.maxQueued,
+      queued: () => delivery.scheduler.wake(),
+      now: () => SYSTEM_CLOCK.now(),
+    },
+    relayNetworks: config.relayNetworks,
+  });
   return { config, runner: new HookRunner(plugins, { timeoutMs: config.hookTimeoutMs, log }) };
 }
 
@@ -110,8 +127,14 @@ export async function runServe(runtime: Runtime, args: string[]): Promise<number
   await mkdir(config.dataDir, { recursive: true });
   const db = runtime.openDatabase(join(config.dataDir, "postino.db"));
   const directory = new Directory(db);
-  const writer = new MaildirWriter(join(config.dataDir, "mail"), config.hostname);
-  let setup = await buildSetup(config, directory, writer, log);
+  const delivery = createDelivery({
+    config,
+    db,
+    directory,
+    log,
+    clock: SYSTEM_CLOCK,
+  });
+  let setup = await buildSetup(config, directory, delivery, log);
   const server = new Server(runtime, log, setup);
 
   // The handlers go in before the "listening" line: a signal sent as soon as
@@ -119,7 +142,7 @@ export async function runServe(runtime: Runtime, args: string[]): Promise<number
   runtime.onSignal("SIGHUP", async () => {
     try {
       const next = await loadConfig(file, flags);
-      const nextSetup = await buildSetup(next, directory, writer, log);
+      const nextSetup = await buildSetup(next, directory, delivery, log);
       // Live sessions keep the chain they started with; new ones get this one.
       setup = nextSetup;
       server.update(nextSetup);
@@ -145,6 +168,7 @@ export async function runServe(runtime: Runtime, args: string[]): Promise<number
       stopping = true;
       log.event("stopping", { signal, sessions: server.connections });
       await server.stop();
+      await delivery.scheduler.stop();
       for (const plugin of setup.runner.plugins) await plugin.close?.();
       db.close();
       log.event("stopped", {});
@@ -154,5 +178,6 @@ export async function runServe(runtime: Runtime, args: string[]): Promise<number
     runtime.onSignal("SIGINT", () => void stop("SIGINT"));
   });
   await server.start();
+  delivery.scheduler.start();
   return await stopped;
 }

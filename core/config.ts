@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { isIP } from "node:net";
 import { hostname as osHostname } from "node:os";
 import { isValidDomain } from "./smtp/address.ts";
 import type { BareLfPolicy } from "./smtp/data_reader.ts";
@@ -36,6 +37,24 @@ export interface Config {
   /** Plugins that run before the built-in acceptors, in order. */
   plugins: PluginSpec[];
   verbose: boolean;
+  /** Client networks (CIDR) allowed to relay to any domain. */
+  relayNetworks: string[];
+  /** A smart host for all non-local mail, instead of MX lookups. */
+  relayHost: { hostname: string; port: number } | undefined;
+  /** Per-domain next hops (`[transport]` table), overriding MX. */
+  transport: Record<string, { hostname: string; port: number }>;
+  /** The DNS server for MX lookups (`HOST:PORT`); the system's when unset. */
+  dnsServer: string | undefined;
+  /** Port used for MX hosts (25; tests point it elsewhere). */
+  smtpPort: number;
+  /** Messages the spool may hold before MAIL gets 452 4.3.1. */
+  maxQueued: number;
+  /** Messages delivered at the same time. */
+  deliveryConcurrency: number;
+  retryInitialMs: number;
+  retryMaxMs: number;
+  /** How long a message may wait in the queue before it bounces. */
+  maxQueueLifetimeMs: number;
 }
 
 /** The defaults when nothing is configured. */
@@ -56,6 +75,16 @@ export const DEFAULTS: Readonly<Omit<Config, "hostname">> = {
   bareLf: "reject",
   plugins: [],
   verbose: false,
+  relayNetworks: [],
+  relayHost: undefined,
+  transport: {},
+  dnsServer: undefined,
+  smtpPort: 25,
+  maxQueued: 100_000,
+  deliveryConcurrency: 20,
+  retryInitialMs: 5 * 60_000,
+  retryMaxMs: 60 * 60_000,
+  maxQueueLifetimeMs: 5 * 24 * 60 * 60_000,
 };
 
 /** A config problem: where it is and what is wrong. */
@@ -86,6 +115,16 @@ const KEYS: Record<string, string> = {
   plugins: "string[]",
   plugin: "table",
   verbose: "boolean",
+  relay_networks: "string[]",
+  relay_host: "string",
+  transport: "table",
+  dns_server: "string",
+  smtp_port: "integer",
+  max_queued: "integer",
+  delivery_concurrency: "integer",
+  retry_initial: "integer",
+  retry_max: "integer",
+  max_queue_lifetime: "integer",
 };
 
 function typeOf(value: unknown): string {
@@ -156,6 +195,31 @@ export function validateConfig(raw: RawConfig, source: string): Config {
     name,
     options: (tables[name] ?? tables[stem(name)] ?? {}) as Record<string, unknown>,
   }));
+  const hostPort = (key: string, text: string) => {
+    try {
+      return parseHostPort(text);
+    } catch (error) {
+      throw new ConfigError(source, key, (error as Error).message);
+    }
+  };
+  const relayNetworks = (raw.relay_networks as string[] | undefined) ?? [];
+  for (const cidr of relayNetworks) {
+    if (!isCidr(cidr)) {
+      throw new ConfigError(source, "relay_networks", `"${cidr}" is not an address/prefix`);
+    }
+  }
+  const transport: Config["transport"] = {};
+  for (
+    const [domain, hop] of Object.entries(
+      (raw.transport as Record<string, unknown> | undefined) ?? {},
+    )
+  ) {
+    if (typeof hop !== "string") {
+      throw new ConfigError(source, `transport.${domain}`, "must be HOST:PORT");
+    }
+    transport[domain.toLowerCase()] = hostPort(`transport.${domain}`, hop);
+  }
+  if (raw.dns_server !== undefined) hostPort("dns_server", raw.dns_server as string);
   const seconds = (key: string, fallbackMs: number) =>
     raw[key] === undefined ? fallbackMs : positive(source, key, raw[key], 0) * 1000;
   return {
@@ -189,5 +253,33 @@ export function validateConfig(raw: RawConfig, source: string): Config {
     bareLf,
     plugins,
     verbose: (raw.verbose as boolean | undefined) ?? false,
+    relayNetworks,
+    relayHost: raw.relay_host === undefined
+      ? undefined
+      : hostPort("relay_host", raw.relay_host as string),
+    transport,
+    dnsServer: raw.dns_server as string | undefined,
+    smtpPort: positive(source, "smtp_port", raw.smtp_port, DEFAULTS.smtpPort),
+    maxQueued: positive(source, "max_queued", raw.max_queued, DEFAULTS.maxQueued),
+    deliveryConcurrency: positive(
+      source,
+      "delivery_concurrency",
+      raw.delivery_concurrency,
+      DEFAULTS.deliveryConcurrency,
+    ),
+    retryInitialMs: seconds("retry_initial", DEFAULTS.retryInitialMs),
+    retryMaxMs: seconds("retry_max", DEFAULTS.retryMaxMs),
+    maxQueueLifetimeMs: seconds("max_queue_lifetime", DEFAULTS.maxQueueLifetimeMs),
   };
+}
+
+/** Whether `text` is `address/prefix` (IPv4 or IPv6), or a bare address. */
+export function isCidr(text: string): boolean {
+  const [address, prefix, extra] = text.split("/");
+  if (extra !== undefined || address === undefined) return false;
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (prefix === undefined) return true;
+  const bits = Number(prefix);
+  return /^\d{1,3}$/.test(prefix) && bits <= (family === 4 ? 32 : 128);
 }

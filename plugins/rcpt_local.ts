@@ -23,15 +23,8 @@ export function rcptLocal(options: RcptLocalOptions): Plugin {
       if (!options.isLocalDomain(recipient.mailbox.domain)) return undefined;
       const where = options.directory.resolve(recipient.mailbox.address);
       if (!where) return undefined;
-      if (where.remote.length > 0) {
-        // Forwarding needs the outbound queue; refuse clearly rather than lose mail.
-        return reject(
-          550,
-          "5.7.1",
-          "Alias forwards to remote addresses, which this server cannot relay yet",
-        );
-      }
-      if (where.mailboxes.length === 0) {
+      // Remote members are forwarded through the outgoing queue.
+      if (where.mailboxes.length === 0 && where.remote.length === 0) {
         return reject(550, "5.1.1", "Recipient address rejected: no mailbox");
       }
       return accept();

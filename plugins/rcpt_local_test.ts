@@ -42,11 +42,8 @@ test("rcptLocal() passes unknown local users and other domains to the next plugi
   assert.equal(await plugin.rcpt?.(CTX, rcpt("alice@far.example")), undefined);
 });
 
-test("rcptLocal() refuses an alias with remote members clearly, until relaying exists", async () => {
-  const decision = await plugin.rcpt?.(CTX, rcpt("team@example.org"));
-  assert.equal(decision?.kind, "reject");
-  assert.equal(decision?.reply?.code, 550);
-  assert.equal(decision?.reply?.enhanced, "5.7.1");
+test("rcptLocal() accepts an alias with remote members: they are forwarded", async () => {
+  assert.equal((await plugin.rcpt?.(CTX, rcpt("team@example.org")))?.kind, "accept");
 });
 
 test("rcptLocal() refuses an alias that reaches no mailbox with 550 5.1.1", async () => {
@@ -54,10 +51,26 @@ test("rcptLocal() refuses an alias that reaches no mailbox with 550 5.1.1", asyn
   assert.equal(decision?.reply?.enhanced, "5.1.1");
 });
 
+function from(address: string, user?: string): HookContext {
+  return { connection: { remote: { address, port: 1 }, user } } as unknown as HookContext;
+}
+
 test("relay() refuses non-local domains with 550 5.7.1 and passes local ones", async () => {
-  const deny = relay({ isLocalDomain });
-  const decision = await deny.rcpt?.(CTX, rcpt("someone@far.example"));
+  const deny = relay({ isLocalDomain, networks: [] });
+  const decision = await deny.rcpt?.(from("192.0.2.1"), rcpt("someone@far.example"));
   assert.equal(decision?.reply?.code, 550);
   assert.equal(decision?.reply?.enhanced, "5.7.1");
-  assert.equal(await deny.rcpt?.(CTX, rcpt("alice@example.org")), undefined);
+  assert.equal(await deny.rcpt?.(from("192.0.2.1"), rcpt("alice@example.org")), undefined);
+});
+
+test("relay() lets trusted networks and authenticated users relay", async () => {
+  const trusted = relay({ isLocalDomain, networks: ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"] });
+  const far = rcpt("someone@far.example");
+  assert.equal((await trusted.rcpt?.(from("10.9.8.7"), far))?.kind, "accept");
+  assert.equal((await trusted.rcpt?.(from("::ffff:10.1.1.1"), far))?.kind, "accept");
+  assert.equal((await trusted.rcpt?.(from("2001:db8::1"), far))?.kind, "accept");
+  assert.equal((await trusted.rcpt?.(from("192.0.2.7"), far))?.kind, "accept");
+  assert.equal((await trusted.rcpt?.(from("192.0.2.8"), far))?.kind, "reject");
+  assert.equal((await trusted.rcpt?.(from("11.0.0.1"), far))?.kind, "reject");
+  assert.equal((await trusted.rcpt?.(from("11.0.0.1", "alice@example.org"), far))?.kind, "accept");
 });

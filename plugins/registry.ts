@@ -1,22 +1,23 @@
 /**
  * Builds the plugin chain: the configured plugins first, in order, then the
- * built-in acceptors (`rcpt_local`, `relay`, `maildir`) that are not already
+ * built-in acceptors (`rcpt_local`, `relay`, `spool`) that are not already
  * listed. A custom policy plugin can therefore refuse anything.
  *
  * @module
  */
 import type { PluginSpec } from "../core/config.ts";
-import type { MaildirWriter } from "../core/delivery/maildir.ts";
 import type { PluginHost } from "../core/hooks/host.ts";
 import type { Plugin } from "../core/hooks/plugin.ts";
 import { importPluginFile, isPluginPath } from "./loader.ts";
-import { maildir } from "./maildir.ts";
 import { rcptLocal } from "./rcpt_local.ts";
 import { relay } from "./relay.ts";
+import { spool, type SpoolPluginOptions } from "./spool.ts";
 
 /** Server-side objects built-in plugins need beyond the host API. */
 export interface BuiltinDeps {
-  writer: Pick<MaildirWriter, "deliver">;
+  spool: Omit<SpoolPluginOptions, "directory" | "isLocalDomain">;
+  /** Trusted client networks for `relay`. */
+  relayNetworks: readonly string[];
 }
 
 type Builtin = (host: PluginHost, deps: BuiltinDeps) => Plugin;
@@ -25,12 +26,18 @@ type Builtin = (host: PluginHost, deps: BuiltinDeps) => Plugin;
 export const BUILTINS: Readonly<Record<string, Builtin>> = {
   rcpt_local: (host) =>
     rcptLocal({ directory: host.directory, isLocalDomain: (d) => host.isLocalDomain(d) }),
-  relay: (host) => relay({ isLocalDomain: (d) => host.isLocalDomain(d) }),
-  maildir: (host, deps) => maildir({ directory: host.directory, writer: deps.writer }),
+  relay: (host, deps) =>
+    relay({ isLocalDomain: (d) => host.isLocalDomain(d), networks: deps.relayNetworks }),
+  spool: (host, deps) =>
+    spool({
+      ...deps.spool,
+      directory: host.directory,
+      isLocalDomain: (d) => host.isLocalDomain(d),
+    }),
 };
 
 /** The acceptors that end every chain. */
-export const DEFAULT_CHAIN = ["rcpt_local", "relay", "maildir"];
+export const DEFAULT_CHAIN = ["rcpt_local", "relay", "spool"];
 
 /** Loads every plugin of the chain; throws naming the first bad one. */
 export async function buildChain(

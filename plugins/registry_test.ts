@@ -8,7 +8,15 @@ import { DECISIONS, type PluginHost } from "../core/hooks/host.ts";
 import { isPluginPath } from "./loader.ts";
 import { buildChain, DEFAULT_CHAIN } from "./registry.ts";
 
-const deps = { writer: { deliver: () => Promise.resolve({ path: "" }) } };
+const deps = {
+  spool: {
+    spool: { put: () => Promise.resolve(), count: () => 0 },
+    maxQueued: 10,
+    queued() {},
+    now: () => 0,
+  },
+  relayNetworks: [],
+};
 
 function hostFor(spec: { name: string; options: Record<string, unknown> }): PluginHost {
   return {
@@ -32,8 +40,8 @@ test("buildChain() puts configured plugins before the built-in acceptors", async
 });
 
 test("buildChain() does not repeat a built-in the config already lists", async () => {
-  const chain = await buildChain([{ name: "maildir", options: {} }], hostFor, deps);
-  assert.deepEqual(chain.map((p) => p.name), ["maildir", "rcpt_local", "relay"]);
+  const chain = await buildChain([{ name: "spool", options: {} }], hostFor, deps);
+  assert.deepEqual(chain.map((p) => p.name), ["spool", "rcpt_local", "relay"]);
 });
 
 test("buildChain() refuses unknown names and bad plugin files", async () => {

@@ -61,6 +61,17 @@ export interface RunningServer {
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
   /** Sends `signal` and waits for exit; resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number>;
+  /**
+   * Waits until every message the server queued so far has had a delivery
+   * attempt (delivery runs from the spool after the 250 reply).
+   */
+  settled(timeoutMs?: number): Promise<void>;
+}
+
+/** Whether every `queued id=X` line in `output` has a delivery outcome line. */
+export function allAttempted(output: string): boolean {
+  const queued = [...output.matchAll(/ queued .*?\bid=(\S+)/g)].map((m) => m[1]);
+  return queued.every((id) => new RegExp(` (delivered|deferred|failed) id=${id}\\b`).test(output));
 }
 
 /** Options for {@linkcode startServer}. */
@@ -140,6 +151,13 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     child,
     output: () => output,
     waitFor,
+    settled: async (timeoutMs = 15_000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (!allAttempted(output)) {
+        if (Date.now() > deadline) throw new Error(`delivery did not settle; output:\n${output}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
     stop: (signal = "SIGTERM") => {
       // process.kill, not child.kill: on Deno 2.9 the latter reports the
       // exit as signal-killed (code null) even when the server exits 0.

@@ -1,0 +1,83 @@
+/**
+ * Assembles the outbound half: the spool, the scheduler and its deliverers
+ * (local Maildir, remote SMTP, gateways) and the bouncer.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { Config } from "../core/config.ts";
+import { localDeliverer } from "../core/delivery/local.ts";
+import { MaildirWriter } from "../core/delivery/maildir.ts";
+import type { Logger } from "../core/log.ts";
+import type { Clock } from "../core/queue/clock.ts";
+import { createBouncer } from "../core/queue/bouncer.ts";
+import { newQueueId } from "../core/queue/queue_id.ts";
+import { type Deliverer, type Route, Scheduler } from "../core/queue/scheduler.ts";
+import type { DueMessage, DueRecipient } from "../core/queue/spool.ts";
+import { SqliteSpool } from "../core/queue/sqlite_spool.ts";
+import type { Database } from "../core/runtime/sqlite.ts";
+import type { Directory } from "../core/store/directory.ts";
+
+/** What {@linkcode createDelivery} needs. */
+export interface DeliverySetupOptions {
+  config: Config;
+  db: Database;
+  directory: Directory;
+  log: Logger;
+  clock: Clock;
+  /** Extra deliverers by route name (remote SMTP, gateways). */
+  deliverers?: Record<string, Deliverer>;
+}
+
+/** The default route: local domains go to Maildir, the rest over SMTP per domain. */
+export function defaultRoute(
+  isLocalDomain: (domain: string) => boolean,
+): (message: DueMessage, recipient: DueRecipient) => Route {
+  return (_message: DueMessage, recipient: DueRecipient): Route => {
+    const domain = recipient.address.slice(recipient.address.lastIndexOf("@") + 1).toLowerCase();
+    return isLocalDomain(domain) ? { via: "local", key: "" } : { via: "smtp", key: domain };
+  };
+}
+
+/** Builds the spool and the scheduler for `config`. */
+export function createDelivery(
+  options: DeliverySetupOptions,
+): { spool: SqliteSpool; scheduler: Scheduler } {
+  const { config, directory } = options;
+  const local = new Set(config.domains);
+  const isLocalDomain = (domain: string) => local.has(domain.toLowerCase());
+  const spool = new SqliteSpool(options.db);
+  const writer = new MaildirWriter(join(config.dataDir, "mail"), config.hostname);
+  const hasMailbox = (address: string) => {
+    const at = address.lastIndexOf("@");
+    const isPostmaster = address.slice(0, at).toLowerCase() === "postmaster" &&
+      isLocalDomain(address.slice(at + 1));
+    return isPostmaster || directory.getUser(address) !== undefined;
+  };
+  const bounce = createBouncer({
+    spool,
+    hostname: config.hostname,
+    now: () => options.clock.now(),
+    newQueueId: () => newQueueId(),
+    queued: () => scheduler.wake(),
+    log: options.log,
+  });
+  const scheduler: Scheduler = new Scheduler({
+    spool,
+    clock: options.clock,
+    retry: {
+      initialMs: config.retryInitialMs,
+      maxMs: config.retryMaxMs,
+      maxAgeMs: config.maxQueueLifetimeMs,
+      jitter: 0.2,
+    },
+    concurrency: config.deliveryConcurrency,
+    leaseMs: 15 * 60_000,
+    pollMs: 5_000,
+    route: defaultRoute(isLocalDomain),
+    deliverers: { local: localDeliverer({ writer, hasMailbox }), ...options.deliverers },
+    bounce,
+    log: options.log,
+  });
+  return { spool, scheduler };
+}
