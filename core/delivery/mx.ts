@@ -3,18 +3,17 @@
  * records ordered by preference, the implicit MX (the domain's own A/AAAA)
  * only when there is no MX at all, and the null MX of RFC 7505.
  *
- * Lookups go through `node:dns/promises` `Resolver`, which behaves the same
- * on Deno and Bun, with one gap: Deno reports SERVFAIL and REFUSED as
- * `ENOTFOUND`, exactly like NXDOMAIN (Bun reports `ESERVFAIL`/`EREFUSED`).
- * On Deno a failing resolver therefore looks like a missing domain. The
- * {@linkcode DnsLookup} seam lets a stricter client be put in without
- * changing this module.
+ * Lookups go through the stub resolver of `dns_client.ts`, not `node:dns`:
+ * Deno's `node:dns` reports SERVFAIL and REFUSED as `ENOTFOUND`, exactly like
+ * NXDOMAIN, so a failing resolver would look like a missing domain and mail
+ * would bounce. The {@linkcode DnsLookup} seam (`dns` option) lets tests put
+ * in a scripted lookup.
  *
  * @module
  */
-import { Resolver } from "node:dns/promises";
 import { isIP } from "node:net";
 import { domainToASCII } from "node:url";
+import { createDnsClient } from "./dns_client.ts";
 
 /** One host that takes mail for a domain. */
 export interface MxHost {
@@ -36,7 +35,7 @@ export type MxResult =
   /** The answer is not known now (SERVFAIL, timeout, refused, …): try later. */
   | { kind: "temperror"; reason: string };
 
-/** The three queries this module makes; `node:dns/promises` `Resolver` has this shape. */
+/** The three queries this module makes (`createDnsClient()` and `node:dns` `Resolver` fit). */
 export interface DnsLookup {
   resolveMx(name: string): Promise<{ exchange: string; priority: number }[]>;
   resolve4(name: string): Promise<string[]>;
@@ -45,21 +44,18 @@ export interface DnsLookup {
 
 /** Options for {@linkcode createMxResolver}. */
 export interface MxResolverOptions {
-  /** `"HOST:PORT"`, `"HOST"` or `"[IPV6]:PORT"` (from `--dns-server`); default: the system's resolvers. */
+  /** `"HOST:PORT"`, `"HOST"` or `"[IPV6]:PORT"` (`--dns-server`); default: from /etc/resolv.conf. */
   server?: string;
   /** Per-query timeout in milliseconds (default 5000; each query is tried twice). */
   timeoutMs?: number;
   /** Random source in [0, 1) for shuffling equal preferences (default `Math.random`). */
   random?: () => number;
-  /** Replaces the `node:dns` resolver (then `server` and `timeoutMs` are unused). */
+  /** Replaces the DNS client (then `server` and `timeoutMs` are unused). */
   dns?: DnsLookup;
 }
 
 /** At most this many MX hosts are returned; the rest are never tried. */
 export const MAX_MX_HOSTS = 10;
-
-const DEFAULT_TIMEOUT_MS = 5_000;
-const TRIES = 2;
 
 /**
  * Creates a resolver for mail routes.
@@ -80,20 +76,10 @@ export function createMxResolver(
 }
 
 function systemLookup(options: MxResolverOptions): DnsLookup {
-  const resolver = new Resolver({ timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS, tries: TRIES });
-  if (options.server !== undefined) resolver.setServers([dnsServer(options.server)]);
-  return resolver;
-}
-
-/** Validates a `--dns-server` value and gives the form `Resolver#setServers` takes. */
-function dnsServer(server: string): string {
-  const fail = () =>
-    new TypeError(`invalid DNS server "${server}": expected IP, IP:PORT or [IPV6]:PORT`);
-  const match = /^\[([^\]]+)\](?::(\d+))?$/.exec(server) ?? /^([^:]+)(?::(\d+))?$/.exec(server);
-  const host = match ? match[1] as string : server;
-  const port = match?.[2] === undefined ? 53 : Number(match[2]);
-  if (isIP(host) === 0 || !Number.isInteger(port) || port < 1 || port > 65535) throw fail();
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+  return createDnsClient({
+    ...(options.server === undefined ? {} : { server: options.server }),
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+  });
 }
 
 type Target = { literal: string } | { name: string };
@@ -138,7 +124,7 @@ type Outcome<T> = { kind: "ok"; value: T } | { kind: "missing" } | {
   reason: string;
 };
 
-/** Runs one query; NXDOMAIN and NODATA (both ENOTFOUND on Deno and Bun; ENODATA on Node) are "missing". */
+/** Runs one query; NXDOMAIN (ENOTFOUND) and NODATA (ENODATA) are "missing". */
 async function query<T>(what: string, run: () => Promise<T>): Promise<Outcome<T>> {
   try {
     return { kind: "ok", value: await run() };

@@ -149,23 +149,17 @@ test("resolve() gives temperror when the DNS server does not answer", async () =
   assert.match((result as { reason: string }).reason, /^MX example\.test: E/);
 });
 
-// Deno's node:dns reports SERVFAIL as ENOTFOUND, like NXDOMAIN (see mx.ts).
-const isDeno = "Deno" in globalThis;
-test(
-  "resolve() gives temperror on SERVFAIL",
-  { skip: isDeno ? "Deno reports SERVFAIL as ENOTFOUND" : false },
-  async () => {
-    const server = await servfailServer();
-    try {
-      const port = (server.address() as { port: number }).port;
-      const result = await createMxResolver({ server: `127.0.0.1:${port}`, timeoutMs: 1_000 })
-        .resolve("example.test");
-      assert.deepEqual(result, { kind: "temperror", reason: "MX example.test: ESERVFAIL" });
-    } finally {
-      server.close();
-    }
-  },
-);
+test("resolve() gives temperror on SERVFAIL", async () => {
+  const server = await servfailServer();
+  try {
+    const port = (server.address() as { port: number }).port;
+    const result = await createMxResolver({ server: `127.0.0.1:${port}`, timeoutMs: 1_000 })
+      .resolve("example.test");
+    assert.deepEqual(result, { kind: "temperror", reason: "MX example.test: ESERVFAIL" });
+  } finally {
+    server.close();
+  }
+});
 
 test("createMxResolver() rejects a malformed --dns-server value", () => {
   for (const bad of ["dns.test:53", "127.0.0.1:0", "127.0.0.1:99999", "::1:53x", ""]) {
