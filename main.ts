@@ -9,6 +9,8 @@ import { ConfigError } from "./core/config.ts";
 import { loadRuntime } from "./core/runtime/runtime.ts";
 import { type CliIo, openDirectoryAt, runAliasCommand, runUserCommand } from "./cli/users.ts";
 import { loadConfig, parseServeArgs, runServe, SERVE_USAGE } from "./cli/serve.ts";
+import { openDatabaseAt, runQueueCommand } from "./cli/queue.ts";
+import { invokingUser, readStdinBytes, runSendCommand } from "./cli/send.ts";
 
 /** The version printed by `postino version`. */
 export const VERSION = "0.1.0";
@@ -19,6 +21,8 @@ Commands:
   serve          run the mail server (see: postino serve --help)
   user           add, list, remove users; set passwords (postino user --help)
   alias          add, list, remove aliases and lists (postino alias --help)
+  send           queue a message from stdin, like sendmail (postino send --help)
+  queue          list, show, flush, hold, release, remove queued mail (postino queue --help)
   check-config   validate the configuration and exit (takes the serve options)
   version        print the version
 
@@ -50,6 +54,17 @@ async function main(args: string[]): Promise<number> {
       return await runUserCommand(rest, io);
     case "alias":
       return await runAliasCommand(rest, io);
+    case "send":
+    case "queue": {
+      const queueIo = {
+        ...io,
+        openDatabase: (dataDir: string) => openDatabaseAt(runtime, dataDir),
+        now: () => Date.now(),
+      };
+      return command === "queue"
+        ? await runQueueCommand(rest, queueIo)
+        : await runSendCommand(rest, { ...queueIo, readStdinBytes, user: invokingUser() });
+    }
     case "check-config": {
       const { flags, file, help } = parseServeArgs(rest);
       if (help) {
