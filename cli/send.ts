@@ -238,6 +238,83 @@ function hasEightBit(data: Uint8Array): boolean {
   return false;
 }
 
+/**
+ * The envelope sender: `-f` as given (bare names get `@hostname`, `<>` or
+ * `""` is the null path), or by default the invoking user at `hostname`,
+ * else `postmaster@primary`. `undefined` for an invalid `-f`.
+ */
+function envelopeSender(
+  given: string | undefined,
+  user: LocalUser,
+  hostname: string,
+  primary: string,
+): Mailbox | null | undefined {
+  if (given === undefined) {
+    return parseMailbox(`${user.name}@${hostname}`) ?? parseMailbox(`postmaster@${primary}`);
+  }
+  const bare = given.trim().replace(/^<(.*)>$/, "$1");
+  if (bare === "") return null;
+  return parseMailbox(bare.includes("@") ? bare : `${bare}@${hostname}`);
+}
+
+/** Adds the trace field, and the Date, Message-ID and From the message lacks. */
+function stampHeaders(
+  message: Message,
+  stamp: {
+    id: string;
+    date: Date;
+    hostname: string;
+    user: LocalUser;
+    sender: Mailbox | null;
+    fullName: string | undefined;
+  },
+): void {
+  const { id, hostname, user } = stamp;
+  const date = rfc5322Date(stamp.date);
+  const who = user.uid === undefined ? user.name : `uid ${user.uid}/${user.name}`;
+  // RFC 5321 §4.4: every MTA that takes the message in adds a trace field.
+  message.prepend(
+    "Received",
+    `from local (${
+      who || "unknown"
+    })\r\n\tby ${hostname} (Postino) with local id ${id};\r\n\t${date}`,
+  );
+  // RFC 5322 §3.6: Date and From are required; sendmail adds Message-ID too.
+  if (message.get("Date") === undefined) message.append("Date", date);
+  if (message.get("Message-ID") === undefined) message.append("Message-ID", `<${id}@${hostname}>`);
+  if (message.get("From") === undefined) {
+    const address = stamp.sender?.address ?? `MAILER-DAEMON@${hostname}`;
+    message.append("From", fromValue(stamp.fullName, address));
+  }
+}
+
+/**
+ * Expands each recipient through the directory (aliases, local users);
+ * remote ones pass as they are. Local addresses that lead nowhere are
+ * returned in `unknown`.
+ */
+function expandAll(
+  directory: Directory,
+  mailboxes: Mailbox[],
+  params: RcptParams,
+  isLocalDomain: (domain: string) => boolean,
+): { recipients: SpoolRecipient[]; unknown: string[] } {
+  const view = {
+    resolve: (address: string) => directory.resolve(address, isLocalDomain),
+    isUser: (address: string) => directory.getUser(address) !== undefined,
+  };
+  const recipients: SpoolRecipient[] = [];
+  const unknown: string[] = [];
+  for (const mailbox of mailboxes) {
+    const expanded = expandRecipient({ mailbox, params }, { directory: view, isLocalDomain });
+    if (expanded.length === 0) unknown.push(mailbox.address);
+    for (const r of expanded) {
+      if (!recipients.some((seen) => seen.address === r.address)) recipients.push(r);
+    }
+  }
+  return { recipients, unknown };
+}
+
 function text(value: unknown): string | undefined {
   return typeof value === "string" ? value : undefined;
 }
@@ -312,19 +389,9 @@ export async function runSendCommand(args: string[], io: SendIo): Promise<number
   const local = new Set(config.domains);
   const isLocalDomain = (domain: string) => local.has(domain.toLowerCase());
 
-  // The envelope sender.
   const given = text(values.from ?? values["return-path"]);
-  let sender: Mailbox | null;
-  if (given === undefined) {
-    sender = parseMailbox(`${io.user.name}@${config.hostname}`) ??
-      parseMailbox(`postmaster@${primary}`) as Mailbox;
-  } else {
-    const bare = given.trim().replace(/^<(.*)>$/, "$1");
-    sender = bare === ""
-      ? null
-      : parseMailbox(bare.includes("@") ? bare : `${bare}@${config.hostname}`) ?? null;
-    if (sender === null && bare !== "") return fail(2, `bad sender address: ${given}`);
-  }
+  const sender = envelopeSender(given, io.user, config.hostname, primary);
+  if (sender === undefined) return fail(2, `bad sender address: ${given}`);
 
   // The message: CRLF only (RFC 5322 §2.3), and a blank line before the body.
   const raw = await io.readStdinBytes();
@@ -351,23 +418,14 @@ export async function runSendCommand(args: string[], io: SendIo): Promise<number
 
   const now = io.now();
   const id = newQueueId(now);
-  const date = new Date(now);
-  const user = io.user.uid === undefined ? io.user.name : `uid ${io.user.uid}/${io.user.name}`;
-  // RFC 5321 §4.4: every MTA that takes the message in adds a trace field.
-  message.prepend(
-    "Received",
-    `from local (${user || "unknown"})\r\n\tby ${config.hostname} (Postino) with local id ${id};` +
-      `\r\n\t${rfc5322Date(date)}`,
-  );
-  // RFC 5322 §3.6: Date and From are required; sendmail adds Message-ID too.
-  if (message.get("Date") === undefined) message.append("Date", rfc5322Date(date));
-  if (message.get("Message-ID") === undefined) {
-    message.append("Message-ID", `<${id}@${config.hostname}>`);
-  }
-  if (message.get("From") === undefined) {
-    const address = sender?.address ?? `MAILER-DAEMON@${config.hostname}`;
-    message.append("From", fromValue(values["full-name"], address));
-  }
+  stampHeaders(message, {
+    id,
+    date: new Date(now),
+    hostname: config.hostname,
+    user: io.user,
+    sender,
+    fullName: values["full-name"],
+  });
   const data = message.toBytes();
   if (data.byteLength > config.maxMessageSize) {
     return fail(1, `message too big: ${data.byteLength} octets (limit ${config.maxMessageSize})`);
@@ -381,21 +439,8 @@ export async function runSendCommand(args: string[], io: SendIo): Promise<number
     return fail(1, error.message);
   }
   try {
-    const directory = new Directory(db);
-    const view = {
-      resolve: (address: string) => directory.resolve(address, isLocalDomain),
-      isUser: (address: string) => directory.getUser(address) !== undefined,
-    };
     const params: RcptParams = notify ? { notify: notify as RcptParams["notify"] & string[] } : {};
-    const recipients: SpoolRecipient[] = [];
-    const unknown: string[] = [];
-    for (const mailbox of mailboxes) {
-      const expanded = expandRecipient({ mailbox, params }, { directory: view, isLocalDomain });
-      if (expanded.length === 0) unknown.push(mailbox.address);
-      for (const r of expanded) {
-        if (!recipients.some((seen) => seen.address === r.address)) recipients.push(r);
-      }
-    }
+    const { recipients, unknown } = expandAll(new Directory(db), mailboxes, params, isLocalDomain);
     if (unknown.length > 0) return fail(1, `no such user: ${unknown.join(", ")}`);
     const spool = new SqliteSpool(db);
     if (spool.count() >= config.maxQueued) return fail(1, "the queue is full, try again later");
