@@ -14,9 +14,14 @@ import { RawClient } from "./helpers/smtp_client.ts";
 
 const MAX_SIZE = 2000;
 
-/** Every stored copy in a local mailbox, as latin1 text (one char per byte). */
-function mailbox(dataDir: string, local: string): string[] {
-  const dir = join(dataDir, "mail", "localhost", local, "new");
+/**
+ * Every stored copy in a local mailbox, as latin1 text (one char per byte),
+ * once every message the server queued so far has had its delivery attempt
+ * (delivery runs from the spool after the 250 reply).
+ */
+async function mailbox(server: RunningServer, local: string): Promise<string[]> {
+  await server.settled();
+  const dir = join(server.dataDir, "mail", "localhost", local, "new");
   if (!existsSync(dir)) return [];
   return readdirSync(dir).map((name) => readFileSync(join(dir, name)).toString("latin1"));
 }
@@ -31,8 +36,8 @@ function afterTrace(text: string): string {
 }
 
 /** The copies in `local`'s mailbox whose text contains `marker`. */
-function stored(dataDir: string, local: string, marker: string): string[] {
-  return mailbox(dataDir, local).filter((t) => t.includes(marker));
+async function stored(server: RunningServer, local: string, marker: string): Promise<string[]> {
+  return (await mailbox(server, local)).filter((t) => t.includes(marker));
 }
 
 /** A BDAT command with its chunk (latin1, one char per byte). */
@@ -97,7 +102,7 @@ describe("BDAT", () => {
     ]);
     assert.match(replies[5] as string, /^250 2\.0\.0 .*queued/);
     client.close();
-    const copies = stored(server.dataDir, "alice", "bdat-binary");
+    const copies = await stored(server, "alice", "bdat-binary");
     assert.equal(copies.length, 1);
     assert.equal(afterTrace(copies[0] as string), chunks.join(""));
     assert.match(copies[0] as string, /with ESMTP id /);
@@ -132,14 +137,14 @@ describe("BDAT", () => {
     assert.match(replies[6] as string, /queued as (\S+)/);
     assert.match(replies[9] as string, /queued as (\S+)/);
     client.close();
-    const one = stored(server.dataDir, "bob", "bdat-zero-1");
-    const two = stored(server.dataDir, "bob", "bdat-zero-2");
+    const one = await stored(server, "bob", "bdat-zero-1");
+    const two = await stored(server, "bob", "bdat-zero-2");
     assert.equal(one.length, 1);
     assert.equal(two.length, 1);
     assert.equal(afterTrace(one[0] as string), "Subject: bdat-zero-1\r\n\r\none\r\n");
     assert.equal(afterTrace(two[0] as string), "Subject: bdat-zero-2\r\n\r\ntwo\r\n");
     const queueId = /queued as (\S+)/.exec(replies[9] as string)?.[1] as string;
-    const empty = mailbox(server.dataDir, "bob").filter((t) => t.includes(` id ${queueId}\r\n`));
+    const empty = (await mailbox(server, "bob")).filter((t) => t.includes(` id ${queueId}\r\n`));
     assert.equal(empty.length, 1, "the empty BDAT 0 LAST message is stored");
     assert.equal(afterTrace(empty[0] as string), "");
   });
@@ -168,8 +173,8 @@ describe("BDAT", () => {
     const done = await exchange(client, bdat("Subject: bdat-after-503\r\n\r\nok\r\n", true), 1);
     assert.match(done[0] as string, /^250 2\.0\.0 /);
     client.close();
-    assert.equal(stored(server.dataDir, "alice", "bdat-after-503").length, 1);
-    assert.equal(stored(server.dataDir, "alice", "fake@client.test").length, 0);
+    assert.equal((await stored(server, "alice", "bdat-after-503")).length, 1);
+    assert.equal((await stored(server, "alice", "fake@client.test")).length, 0);
   });
 
   test("DATA after BDAT gets 503 5.5.1 and the BDAT transfer can still finish", async () => {
@@ -190,7 +195,7 @@ describe("BDAT", () => {
     assert.match(replies[4] as string, /^503 5\.5\.1 /);
     assert.match(replies[5] as string, /^250 2\.0\.0 .*queued/);
     client.close();
-    const copies = stored(server.dataDir, "bob", "bdat-then-data");
+    const copies = await stored(server, "bob", "bdat-then-data");
     assert.equal(copies.length, 1);
     assert.equal(afterTrace(copies[0] as string), "Subject: bdat-then-data\r\n\r\npart two\r\n");
   });
@@ -224,8 +229,8 @@ describe("BDAT", () => {
     );
     assert.match(ok[2] as string, /^250 2\.0\.0 .*queued/);
     client.close();
-    assert.equal(stored(server.dataDir, "alice", "bdat-too-big").length, 0);
-    assert.equal(stored(server.dataDir, "alice", "bdat-at-limit").length, 1);
+    assert.equal((await stored(server, "alice", "bdat-too-big")).length, 0);
+    assert.equal((await stored(server, "alice", "bdat-at-limit")).length, 1);
   });
 
   test("BDAT syntax: a missing or bad size gets 501 5.5.4", async () => {
@@ -258,7 +263,7 @@ describe("BDAT", () => {
     }
     assert.match((await client.reply())[0] as string, /^250 2\.0\.0 .*queued/);
     client.close();
-    const copies = stored(server.dataDir, "bob", "bdat-split");
+    const copies = await stored(server, "bob", "bdat-split");
     assert.equal(copies.length, 1);
     assert.equal(afterTrace(copies[0] as string), body);
   });

@@ -45,10 +45,15 @@ interface StoredCopy {
   message: string;
 }
 
-/** Every file in the `new/` folder of `address`'s Maildir, oldest name first. */
-function storedFiles(dataDir: string, address: string): string[] {
+/**
+ * Every file in the `new/` folder of `address`'s Maildir, oldest name first,
+ * once every message the server queued so far has had its delivery attempt
+ * (delivery runs from the spool after the 250 reply).
+ */
+async function storedFiles(running: RunningServer, address: string): Promise<string[]> {
+  await running.settled();
   const at = address.lastIndexOf("@");
-  const dir = join(dataDir, "mail", address.slice(at + 1), address.slice(0, at), "new");
+  const dir = join(running.dataDir, "mail", address.slice(at + 1), address.slice(0, at), "new");
   if (!existsSync(dir)) return [];
   return readdirSync(dir).sort().map((name) => join(dir, name));
 }
@@ -74,8 +79,8 @@ function readCopy(path: string): StoredCopy {
 }
 
 /** The only stored copy for `address`; fails if there is not exactly one. */
-function onlyCopy(dataDir: string, address: string): StoredCopy {
-  const files = storedFiles(dataDir, address);
+async function onlyCopy(running: RunningServer, address: string): Promise<StoredCopy> {
+  const files = await storedFiles(running, address);
   assert.equal(files.length, 1, `expected one copy for ${address}, found ${files.length}`);
   return readCopy(files[0] as string);
 }
@@ -95,17 +100,18 @@ function run(file: string, args: string[]): Promise<string> {
   });
 }
 
-/** Removes earlier copies so each test sees only its own. */
-function clearMailboxes(dataDir: string): void {
-  for (const user of USERS) for (const file of storedFiles(dataDir, user)) rmSync(file);
+/** Removes earlier copies (once delivered) so each test sees only its own. */
+async function clearMailboxes(running: RunningServer): Promise<void> {
+  for (const user of USERS) for (const file of await storedFiles(running, user)) rmSync(file);
 }
 
 test(
   "nodemailer delivers a multi-recipient UTF-8 message with an attachment byte for byte",
   TIMEOUT,
   async () => {
-    const { port, dataDir } = await server();
-    clearMailboxes(dataDir);
+    const running = await server();
+    const { port } = running;
+    await clearMailboxes(running);
     const attachment = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 7) % 256));
     const recipients = ["alice@localhost", "bob@localhost", "zoë@localhost"];
     // Compose with nodemailer itself, keep the bytes, then send those bytes.
@@ -142,7 +148,7 @@ test(
     assert.ok(queueId, `no queue id in ${info.response}`);
 
     for (const rcpt of recipients) {
-      const copy = onlyCopy(dataDir, rcpt);
+      const copy = await onlyCopy(running, rcpt);
       assert.equal(copy.message, raw.toString("latin1"), `message stored for ${rcpt}`);
       assert.equal(copy.returnPath, "Return-Path: <sender.nm@localhost>\r\n");
       assert.equal(copy.deliveredTo, bytesOf(`Delivered-To: ${rcpt}\r\n`));
@@ -165,8 +171,9 @@ print(repr(refused))
 `;
 
 test("Python smtplib sendmail() delivers the message byte for byte", TIMEOUT, async () => {
-  const { port, dataDir } = await server();
-  clearMailboxes(dataDir);
+  const running = await server();
+  const { port } = running;
+  await clearMailboxes(running);
   const message = "From: py <py.sendmail@localhost>\r\nTo: alice@localhost\r\n" +
     "Subject: smtplib sendmail\r\n\r\nfirst line\r\n.starts with a dot\r\n.\r\nlast line\r\n";
   const out = await run("python3", [
@@ -179,9 +186,9 @@ test("Python smtplib sendmail() delivers the message byte for byte", TIMEOUT, as
   ]);
   assert.equal(out.trim(), "{}");
   const logged = /queued conn=\S+ id=(\S+) from=py\.sendmail@localhost/;
-  await (await server()).waitFor(logged);
-  const queueId = logged.exec((await server()).output())?.[1];
-  const copy = onlyCopy(dataDir, "alice@localhost");
+  await running.waitFor(logged);
+  const queueId = logged.exec(running.output())?.[1];
+  const copy = await onlyCopy(running, "alice@localhost");
   assert.equal(copy.message, message);
   assert.equal(copy.returnPath, "Return-Path: <py.sendmail@localhost>\r\n");
   assert.match(
@@ -223,8 +230,9 @@ test(
   "Python smtplib send_message() keeps a long body with dot-led lines exact",
   TIMEOUT,
   async () => {
-    const { port, dataDir } = await server();
-    clearMailboxes(dataDir);
+    const running = await server();
+    const { port } = running;
+    await clearMailboxes(running);
     const out = await run("python3", ["-c", PYTHON_SEND_MESSAGE, String(port)]);
     const [refused, encoded = ""] = out.trim().split("\n");
     assert.equal(refused, "{}");
@@ -233,10 +241,10 @@ test(
     assert.match(sent, /\r\n\.\r\n/);
     assert.match(sent, /\r\n\.\.two dots/);
     const logged = /queued conn=\S+ id=(\S+) from=py\.send_message@localhost/;
-    await (await server()).waitFor(logged);
-    const queueId = logged.exec((await server()).output())?.[1];
+    await running.waitFor(logged);
+    const queueId = logged.exec(running.output())?.[1];
     for (const rcpt of ["bob@localhost", "carol@localhost"]) {
-      const copy = onlyCopy(dataDir, rcpt);
+      const copy = await onlyCopy(running, rcpt);
       assert.equal(copy.message, sent, `message stored for ${rcpt}`);
       assert.match(copy.received, new RegExp(`\\bid ${queueId};`));
     }
@@ -268,8 +276,9 @@ function swaksQueueId(transcriptText: string): string {
 }
 
 test("swaks delivers a body with dot lines exactly as it sent it", TIMEOUT, async () => {
-  const { port, dataDir } = await server();
-  clearMailboxes(dataDir);
+  const running = await server();
+  const { port } = running;
+  await clearMailboxes(running);
   const out = await run("swaks", [
     "--server",
     "127.0.0.1",
@@ -284,7 +293,7 @@ test("swaks delivers a body with dot lines exactly as it sent it", TIMEOUT, asyn
     "--body",
     "first\n.\n..two\n.three\nlast",
   ]);
-  const copy = onlyCopy(dataDir, "alice@localhost");
+  const copy = await onlyCopy(running, "alice@localhost");
   assert.equal(copy.message, swaksData(out));
   // Independently of swaks's transcript: the body itself is intact.
   assert.match(copy.message, /\r\n\r\nfirst\r\n\.\r\n\.\.two\r\n\.three\r\nlast\r\n/);
@@ -295,8 +304,9 @@ test(
   "swaks --pipeline delivers to two recipients with one pipelined envelope",
   TIMEOUT,
   async () => {
-    const { port, dataDir } = await server();
-    clearMailboxes(dataDir);
+    const running = await server();
+    const { port } = running;
+    await clearMailboxes(running);
     const dataFile = join(scratch, "pipeline.eml");
     writeFileSync(
       dataFile,
@@ -326,7 +336,7 @@ test(
       /^Subject: pipelined\r\nFrom: swaks.pipe@localhost\r\n\r\nbody line\r\n\.\r\nend\r\n/,
     );
     for (const rcpt of ["bob@localhost", "carol@localhost"]) {
-      const copy = onlyCopy(dataDir, rcpt);
+      const copy = await onlyCopy(running, rcpt);
       assert.equal(copy.message, sent);
       assert.match(copy.received, new RegExp(`\\bid ${queueId};`));
     }

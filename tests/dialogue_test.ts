@@ -13,21 +13,34 @@ import { RawClient, transcript } from "./helpers/smtp_client.ts";
 
 const HOST = "mx.dialogue.test";
 
-/** The files in the `new/` folder of a local mailbox. */
-function maildirFiles(dataDir: string, domain: string, local: string): string[] {
-  const dir = join(dataDir, "mail", domain, local, "new");
+/**
+ * The files in the `new/` folder of a local mailbox, once every message the
+ * server queued so far has had its delivery attempt (delivery runs from the
+ * spool after the 250 reply).
+ */
+async function maildirFiles(
+  server: RunningServer,
+  domain: string,
+  local: string,
+): Promise<string[]> {
+  await server.settled();
+  const dir = join(server.dataDir, "mail", domain, local, "new");
   if (!existsSync(dir)) return [];
   return readdirSync(dir).map((name) => join(dir, name));
 }
 
 /** Reads every stored copy for a mailbox, as latin1 text (byte per char). */
-function maildirTexts(dataDir: string, domain: string, local: string): string[] {
-  return maildirFiles(dataDir, domain, local).map((f) => readFileSync(f).toString("latin1"));
+async function maildirTexts(
+  server: RunningServer,
+  domain: string,
+  local: string,
+): Promise<string[]> {
+  return (await maildirFiles(server, domain, local)).map((f) => readFileSync(f).toString("latin1"));
 }
 
 /** Finds the one stored copy whose text contains `marker`. */
-function storedWith(dataDir: string, local: string, marker: string): string[] {
-  return maildirTexts(dataDir, "localhost", local).filter((t) => t.includes(marker));
+async function storedWith(server: RunningServer, local: string, marker: string): Promise<string[]> {
+  return (await maildirTexts(server, "localhost", local)).filter((t) => t.includes(marker));
 }
 
 /** Sends one command and returns the reply lines. */
@@ -415,8 +428,8 @@ describe("SMTP dialogues", () => {
     `,
     );
     await client.waitClosed();
-    const bob = maildirTexts(server.dataDir, "localhost", "bob");
-    const carol = maildirTexts(server.dataDir, "localhost", "carol");
+    const bob = await maildirTexts(server, "localhost", "bob");
+    const carol = await maildirTexts(server, "localhost", "carol");
     for (const n of [1, 2, 3]) {
       assert.equal(bob.filter((t) => t.includes(`Subject: multi-${n}\r\n`)).length, 1, `bob ${n}`);
     }
@@ -457,7 +470,7 @@ describe("SMTP dialogues", () => {
     `,
     );
     await client.waitClosed();
-    assert.equal(storedWith(server.dataDir, "alice", "Subject: dsn-params").length, 1);
+    assert.equal((await storedWith(server, "alice", "Subject: dsn-params")).length, 1);
   });
 
   test("SMTPUTF8: a UTF-8 address is accepted with the parameter, 553 5.6.7 without", async () => {
@@ -475,7 +488,7 @@ describe("SMTP dialogues", () => {
     await client.write(utf8("Subject: utf8-smtp ünïcode\r\n\r\nGrüße\r\n."));
     assert.match((await client.reply())[0] as string, /^250 2\.0\.0 /);
     client.close();
-    const stored = maildirFiles(server.dataDir, "localhost", "dora")
+    const stored = (await maildirFiles(server, "localhost", "dora"))
       .map((f) => readFileSync(f).toString("utf8"))
       .filter((t) => t.includes("utf8-smtp"));
     assert.equal(stored.length, 1);
@@ -515,7 +528,7 @@ describe("SMTP dialogues", () => {
     const queueId = /queued as (\S+)/.exec(done[0] as string)?.[1] as string;
     client.close();
 
-    const stored = storedWith(server.dataDir, "carol", "exact-bytes");
+    const stored = await storedWith(server, "carol", "exact-bytes");
     assert.equal(stored.length, 1);
     const text = stored[0] as string;
     const trace = "Return-Path: <exact@client.test>\r\nDelivered-To: carol@localhost\r\n";

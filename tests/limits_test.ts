@@ -15,9 +15,14 @@ import { RawClient } from "./helpers/smtp_client.ts";
 
 const MAX_SIZE = 5000;
 
-/** Every stored copy in a local mailbox folder (`new` or `tmp`), as text. */
-function mailbox(dataDir: string, local: string, folder = "new"): string[] {
-  const dir = join(dataDir, "mail", "localhost", local, folder);
+/**
+ * Every stored copy in a local mailbox folder (`new` or `tmp`), as text, once
+ * every message the server queued so far has had its delivery attempt
+ * (delivery runs from the spool after the 250 reply).
+ */
+async function mailbox(server: RunningServer, local: string, folder = "new"): Promise<string[]> {
+  await server.settled();
+  const dir = join(server.dataDir, "mail", "localhost", local, folder);
   if (!existsSync(dir)) return [];
   return readdirSync(dir).map((name) => readFileSync(join(dir, name), "latin1"));
 }
@@ -163,7 +168,7 @@ describe("limits with the defaults", () => {
     await client.send("NOOP");
     assert.match((await client.reply())[0] as string, /^250 2\.0\.0 /);
     client.close();
-    const bob = mailbox(server.dataDir, "bob");
+    const bob = await mailbox(server, "bob");
     assert.equal(bob.filter((t) => t.includes("line-1000")).length, 1);
     assert.equal(bob.filter((t) => t.includes("line-1001") || t.includes("line-long")).length, 0);
   });
@@ -182,7 +187,7 @@ describe("limits with the defaults", () => {
     await client.write("Subject: hundred\r\n\r\nhi\r\n.\r\n");
     assert.match((await client.reply())[0] as string, /^250 2\.0\.0 /);
     client.close();
-    assert.equal(mailbox(server.dataDir, "alice").filter((t) => t.includes("hundred")).length, 1);
+    assert.equal((await mailbox(server, "alice")).filter((t) => t.includes("hundred")).length, 1);
   });
 
   test("message size: exactly max_message_size passes, one octet more gets 552 5.3.4 after DATA", async () => {
@@ -209,7 +214,7 @@ describe("limits with the defaults", () => {
     await client.send("NOOP");
     assert.match((await client.reply())[0] as string, /^250 2\.0\.0 /);
     client.close();
-    const bob = mailbox(server.dataDir, "bob");
+    const bob = await mailbox(server, "bob");
     assert.equal(bob.filter((t) => t.includes("size-exact")).length, 1);
     assert.equal(bob.filter((t) => t.includes("size-over") || t.includes("size-huge")).length, 0);
   });
@@ -256,10 +261,10 @@ describe("limits with the defaults", () => {
     assert.match((await fresh.reply())[0] as string, /^250 2\.0\.0 /);
     fresh.close();
     for (const folder of ["new", "tmp", "cur"]) {
-      const files = mailbox(server.dataDir, "alice", folder);
+      const files = await mailbox(server, "alice", folder);
       assert.equal(files.filter((t) => t.includes("eof-mid-data")).length, 0, folder);
     }
-    assert.equal(mailbox(server.dataDir, "alice", "tmp").length, 0);
+    assert.equal((await mailbox(server, "alice", "tmp")).length, 0);
   });
 });
 
@@ -330,7 +335,7 @@ describe("idle timeout", () => {
     await client.write("Subject: idle-data\r\n\r\nstarted");
     assert.match((await client.reply(10_000))[0] as string, /^421 4\.4\.2 /);
     await client.waitClosed();
-    assert.equal(mailbox(server.dataDir, "carol").filter((t) => t.includes("idle-data")).length, 0);
+    assert.equal((await mailbox(server, "carol")).filter((t) => t.includes("idle-data")).length, 0);
   });
 });
 

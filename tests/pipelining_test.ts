@@ -12,9 +12,14 @@ import { after, before, describe, test } from "node:test";
 import { type RunningServer, startServer } from "./helpers/server.ts";
 import { transcript } from "./helpers/smtp_client.ts";
 
-/** Every stored copy in a local mailbox, as text. */
-function mailbox(dataDir: string, local: string): string[] {
-  const dir = join(dataDir, "mail", "localhost", local, "new");
+/**
+ * Every stored copy in a local mailbox, as text, once every message the
+ * server queued so far has had its delivery attempt (delivery runs from the
+ * spool after the 250 reply).
+ */
+async function mailbox(server: RunningServer, local: string): Promise<string[]> {
+  await server.settled();
+  const dir = join(server.dataDir, "mail", "localhost", local, "new");
   if (!existsSync(dir)) return [];
   return readdirSync(dir).map((name) => readFileSync(join(dir, name), "latin1"));
 }
@@ -123,7 +128,7 @@ describe("PIPELINING", () => {
     );
     await client.waitClosed();
     for (const local of ["p1", "p2", "p3"]) {
-      const stored = mailbox(server.dataDir, local).filter((t) => t.includes("pipelined-whole"));
+      const stored = (await mailbox(server, local)).filter((t) => t.includes("pipelined-whole"));
       assert.equal(stored.length, 1, local);
     }
   });
@@ -163,7 +168,7 @@ describe("PIPELINING", () => {
     assert.match(end[1] as string, /^221 2\.0\.0 /);
     socket.close();
     for (const local of ["p1", "p2", "p4"]) {
-      const stored = mailbox(server.dataDir, local).filter((t) => t.includes("pipelined-chunk"));
+      const stored = (await mailbox(server, local)).filter((t) => t.includes("pipelined-chunk"));
       assert.equal(stored.length, 1, local);
     }
   });
@@ -196,7 +201,7 @@ describe("PIPELINING", () => {
     );
     await client.waitClosed();
     assert.equal(
-      mailbox(server.dataDir, "p2").filter((t) => t.includes("pipelined-mixed")).length,
+      (await mailbox(server, "p2")).filter((t) => t.includes("pipelined-mixed")).length,
       1,
     );
   });
@@ -260,10 +265,10 @@ describe("PIPELINING", () => {
     `,
     );
     client.close();
-    const got = (local: string) =>
-      mailbox(server.dataDir, local).filter((t) => t.includes("pipelined-rset")).length;
-    assert.equal(got("p4"), 1);
-    assert.equal(got("p1"), 0);
-    assert.equal(got("p2"), 0);
+    const got = async (local: string) =>
+      (await mailbox(server, local)).filter((t) => t.includes("pipelined-rset")).length;
+    assert.equal(await got("p4"), 1);
+    assert.equal(await got("p1"), 0);
+    assert.equal(await got("p2"), 0);
   });
 });

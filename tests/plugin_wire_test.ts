@@ -173,9 +173,9 @@ test(
 );
 
 test("a header added by a data_post plugin is stored in the Maildir copy", TIMEOUT, async () => {
-  const { port, dataDir } = await server();
+  const running = await server();
   const client = await transcript(
-    port,
+    running.port,
     `
     S: 220
     C: EHLO localhost
@@ -195,7 +195,9 @@ test("a header added by a data_post plugin is stored in the Maildir copy", TIMEO
   `,
   );
   client.close();
-  const dir = join(dataDir, "mail", "localhost", "bob", "new");
+  // Delivery runs from the spool after the 250 reply.
+  await running.settled();
+  const dir = join(running.dataDir, "mail", "localhost", "bob", "new");
   const files = existsSync(dir) ? readdirSync(dir) : [];
   assert.equal(files.length, 1);
   const stored = readFileSync(join(dir, files[0] as string), "latin1");

@@ -49,11 +49,28 @@ async function expectReply(client: RawClient, prefix: string): Promise<string> {
   return last;
 }
 
-/** The files in the `new/` folder of `address`'s Maildir. */
-function storedFiles(dataDir: string, address: string): string[] {
+/**
+ * The files in the `new/` folder of `address`'s Maildir, once every message
+ * `server` queued so far has had its delivery attempt (delivery runs from the
+ * spool after the 250 reply).
+ */
+async function storedFiles(server: RunningServer, address: string): Promise<string[]> {
+  await server.settled();
+  return filesIn(server.dataDir, address);
+}
+
+/** The files in the `new/` folder of `address`'s Maildir under `dataDir`, as they are now. */
+function filesIn(dataDir: string, address: string): string[] {
   const at = address.lastIndexOf("@");
   const dir = join(dataDir, "mail", address.slice(at + 1), address.slice(0, at), "new");
   return existsSync(dir) ? readdirSync(dir).map((name) => join(dir, name)) : [];
+}
+
+/** The server's delivery outcome lines, to explain a missing Maildir copy. */
+function outcomes(server: RunningServer): string {
+  return server.output().split("\n")
+    .filter((line) => / (delivered|deferred|failed|delivery_error) /.test(line))
+    .join("\n");
 }
 
 /** One whole transaction to `rcpt`; the RCPT reply must start with `want`. */
@@ -159,11 +176,24 @@ test(
       await client.waitClosed();
       assert.equal(await exited, 0);
 
-      const files = storedFiles(server.dataDir, "alice@localhost");
+      // Delivery runs from the spool after the 250: the server either
+      // delivered before it exited, or left the message in the spool for
+      // the next start. Either way it is delivered, and exactly once.
+      const queueId = /queued as (\S+)/.exec(queued)?.[1];
+      assert.ok(queueId, queued);
+      // The process has exited, so the Maildir is as it will stay.
+      if (filesIn(server.dataDir, "alice@localhost").length === 0) {
+        const again = await startServer({ dataDir: server.dataDir });
+        try {
+          await again.waitFor(new RegExp(` delivered id=${queueId} to=alice@localhost\\b`));
+        } finally {
+          assert.equal(await again.stop(), 0);
+        }
+      }
+      const files = filesIn(server.dataDir, "alice@localhost");
       assert.equal(files.length, 1);
       const stored = readFileSync(files[0] as string, "latin1");
       assert.ok(stored.endsWith(`\r\n${head}${tail}`), stored);
-      const queueId = /queued as (\S+)/.exec(queued)?.[1];
       assert.match(stored, new RegExp(`\\bid ${queueId}\\b`));
     } finally {
       client.close();
@@ -200,7 +230,9 @@ test(
       await server.waitFor(/reloaded config=\S*postino\.toml/);
 
       await deliver(server.port, "kim@example.test", "after reload");
-      assert.equal(storedFiles(server.dataDir, "kim@example.test").length, 1);
+      // The new domain must be local for delivery too, not only at RCPT.
+      const files = await storedFiles(server, "kim@example.test");
+      assert.equal(files.length, 1, outcomes(server));
 
       await before.send("MAIL FROM:<sender@localhost>");
       await expectReply(before, "250 2.1.0");
@@ -238,8 +270,8 @@ test(
       // Both domains of the old config still work.
       await deliver(server.port, "alice@localhost", "still here");
       await deliver(server.port, "kim@example.test", "still here");
-      assert.equal(storedFiles(server.dataDir, "alice@localhost").length, 1);
-      assert.equal(storedFiles(server.dataDir, "kim@example.test").length, 1);
+      assert.equal((await storedFiles(server, "alice@localhost")).length, 1);
+      assert.equal((await storedFiles(server, "kim@example.test")).length, 1);
       assert.equal(server.child.exitCode, null, "a bad reload must not stop the server");
     } finally {
       await server.stop();

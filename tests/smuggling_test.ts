@@ -11,9 +11,14 @@ import { after, before, describe, test } from "node:test";
 import { type RunningServer, startServer } from "./helpers/server.ts";
 import { RawClient } from "./helpers/smtp_client.ts";
 
-/** Every stored copy in a local mailbox, as latin1 text (one char per byte). */
-function mailbox(dataDir: string, local: string): string[] {
-  const dir = join(dataDir, "mail", "localhost", local, "new");
+/**
+ * Every stored copy in a local mailbox, as latin1 text (one char per byte),
+ * once every message the server queued so far has had its delivery attempt
+ * (delivery runs from the spool after the 250 reply).
+ */
+async function mailbox(server: RunningServer, local: string): Promise<string[]> {
+  await server.settled();
+  const dir = join(server.dataDir, "mail", "localhost", local, "new");
   if (!existsSync(dir)) return [];
   return readdirSync(dir).map((name) => readFileSync(join(dir, name)).toString("latin1"));
 }
@@ -89,9 +94,10 @@ describe("SMTP smuggling, default bare_lf = reject", () => {
   });
 
   after(async () => {
-    await server.stop();
     // Nothing smuggled ever reached the victim, in any test of this group.
-    assert.deepEqual(mailbox(server.dataDir, "victim"), []);
+    const victim = await mailbox(server, "victim");
+    await server.stop();
+    assert.deepEqual(victim, []);
   });
 
   for (const [index, [name, terminator]] of VARIANTS.entries()) {
@@ -113,11 +119,11 @@ describe("SMTP smuggling, default bare_lf = reject", () => {
       assert.match((await client.reply())[0] as string, /^221 /);
       client.close();
 
-      const alice = mailbox(server.dataDir, "alice");
+      const alice = await mailbox(server, "alice");
       assert.equal(alice.filter((t) => t.includes(`outer-${tag}`)).length, 0);
       assert.equal(alice.filter((t) => t.includes(`smuggled-${tag}`)).length, 0);
       assert.equal(alice.filter((t) => t.includes(`after-${tag}`)).length, 1);
-      assert.deepEqual(mailbox(server.dataDir, "victim"), []);
+      assert.deepEqual(await mailbox(server, "victim"), []);
     });
   }
 
@@ -134,7 +140,7 @@ describe("SMTP smuggling, default bare_lf = reject", () => {
     assert.match((await client.reply())[0] as string, /^550 5\.5\.2 /);
     assert.match((await client.reply())[0] as string, /^214 2\.0\.0 NOOP/);
     client.close();
-    assert.deepEqual(mailbox(server.dataDir, "victim"), []);
+    assert.deepEqual(await mailbox(server, "victim"), []);
   });
 
   test("DATA: a real CRLF.CRLF split across writes ends the message once", async () => {
@@ -146,7 +152,7 @@ describe("SMTP smuggling, default bare_lf = reject", () => {
     }
     assert.match((await client.reply())[0] as string, /^250 2\.0\.0 /);
     client.close();
-    const stored = mailbox(server.dataDir, "alice").filter((t) => t.includes("split-end"));
+    const stored = (await mailbox(server, "alice")).filter((t) => t.includes("split-end"));
     assert.equal(stored.length, 1);
     assert.equal(afterReceived(stored[0] as string), "Subject: split-end\r\n\r\nbody\r\n");
   });
@@ -189,7 +195,7 @@ describe("SMTP smuggling, default bare_lf = reject", () => {
     await client.write(wire);
     assert.match((await client.reply())[0] as string, /^250 2\.0\.0 /);
     client.close();
-    const stored = mailbox(server.dataDir, "alice").filter((t) => t.includes("Subject: unstuff"));
+    const stored = (await mailbox(server, "alice")).filter((t) => t.includes("Subject: unstuff"));
     assert.equal(stored.length, 1);
     assert.equal(afterReceived(stored[0] as string), sent);
   });
@@ -205,7 +211,7 @@ describe("SMTP smuggling, default bare_lf = reject", () => {
     await client.write(".\r\n");
     assert.match((await client.reply())[0] as string, /^250 2\.0\.0 /);
     client.close();
-    const stored = mailbox(server.dataDir, "alice")
+    const stored = (await mailbox(server, "alice"))
       .filter((t) => t.startsWith("Return-Path: <empty-message@client.test>"));
     assert.equal(stored.length, 1);
     assert.equal(afterReceived(stored[0] as string), "");
@@ -223,8 +229,9 @@ describe('SMTP smuggling, bare_lf = "normalize"', () => {
   });
 
   after(async () => {
+    const victim = await mailbox(server, "victim");
     await server.stop();
-    assert.deepEqual(mailbox(server.dataDir, "victim"), []);
+    assert.deepEqual(victim, []);
   });
 
   test("DATA: a bare-LF message is accepted and stored with CRLF line ends", async () => {
@@ -235,7 +242,7 @@ describe('SMTP smuggling, bare_lf = "normalize"', () => {
     );
     assert.match((await client.reply())[0] as string, /^250 2\.0\.0 /);
     client.close();
-    const stored = mailbox(server.dataDir, "alice").filter((t) => t.includes("bare-lf"));
+    const stored = (await mailbox(server, "alice")).filter((t) => t.includes("bare-lf"));
     assert.equal(stored.length, 1);
     assert.equal(
       afterReceived(stored[0] as string),
@@ -255,13 +262,13 @@ describe('SMTP smuggling, bare_lf = "normalize"', () => {
       assert.match(replies[1] as string, /^214 2\.0\.0 NOOP/);
       client.close();
 
-      const stored = mailbox(server.dataDir, "alice").filter((t) => t.includes(`outer-${tag}`));
+      const stored = (await mailbox(server, "alice")).filter((t) => t.includes(`outer-${tag}`));
       assert.equal(stored.length, 1);
       const body = afterReceived(stored[0] as string);
       assert.ok(body.startsWith(`Subject: outer-${tag}\r\n\r\nhello\r\n`), JSON.stringify(body));
       assert.ok(body.endsWith(smuggled(tag)), JSON.stringify(body));
       assert.doesNotMatch(body, /[^\r]\n|\r[^\n]/, "only CRLF line ends are stored");
-      assert.deepEqual(mailbox(server.dataDir, "victim"), []);
+      assert.deepEqual(await mailbox(server, "victim"), []);
     });
   }
 
@@ -274,7 +281,7 @@ describe('SMTP smuggling, bare_lf = "normalize"', () => {
       assert.equal(replies.length, 2, JSON.stringify(replies));
       assert.match(replies[0] as string, /^550 5\.5\.2 /);
       client.close();
-      assert.deepEqual(mailbox(server.dataDir, "victim"), []);
+      assert.deepEqual(await mailbox(server, "victim"), []);
     });
   }
 });

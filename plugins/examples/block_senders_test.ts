@@ -113,6 +113,8 @@ describe("block_senders example", () => {
       `,
       );
       client.close();
+      // Delivery runs from the spool after the 250 reply.
+      await server.settled();
       const dir = join(server.dataDir, "mail/localhost/alice/new");
       const files = readdirSync(dir);
       assert.equal(files.length, 1);
