@@ -39,12 +39,19 @@ export function defaultRoute(
   };
 }
 
+/** The outbound half of a running server. */
+export interface Delivery {
+  spool: SqliteSpool;
+  scheduler: Scheduler;
+  /** Applies a reloaded config (local domains) to delivery. */
+  update(config: Config): void;
+}
+
 /** Builds the spool and the scheduler for `config`. */
-export function createDelivery(
-  options: DeliverySetupOptions,
-): { spool: SqliteSpool; scheduler: Scheduler } {
+export function createDelivery(options: DeliverySetupOptions): Delivery {
   const { config, directory } = options;
-  const local = new Set(config.domains);
+  // Replaced on reload (SIGHUP), so a domain added there is local for delivery too.
+  let local = new Set(config.domains);
   const isLocalDomain = (domain: string) => local.has(domain.toLowerCase());
   const spool = new SqliteSpool(options.db);
   const writer = new MaildirWriter(join(config.dataDir, "mail"), config.hostname);
@@ -79,5 +86,11 @@ export function createDelivery(
     bounce,
     log: options.log,
   });
-  return { spool, scheduler };
+  return {
+    spool,
+    scheduler,
+    update(next) {
+      local = new Set(next.domains);
+    },
+  };
 }

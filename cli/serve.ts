@@ -146,6 +146,7 @@ export async function runServe(runtime: Runtime, args: string[]): Promise<number
       // Live sessions keep the chain they started with; new ones get this one.
       setup = nextSetup;
       server.update(nextSetup);
+      delivery.update(next);
       log.event("reloaded", {
         config: file ?? "command line",
         plugins: nextSetup.runner.plugins.length,
