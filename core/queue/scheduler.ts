@@ -135,8 +135,34 @@ export class Scheduler {
     });
   }
 
+  /** One deliverer call; a deliverer that throws defers its recipients. */
+  async #deliverGroup(
+    message: DueMessage,
+    recipients: DueRecipient[],
+    route: Route,
+  ): Promise<Outcome[]> {
+    const deliverer = this.#options.deliverers[route.via];
+    try {
+      if (!deliverer) throw new Error(`no deliverer "${route.via}"`);
+      return await deliverer.deliver(message, recipients, route);
+    } catch (error) {
+      this.#options.log.event("delivery_error", {
+        id: message.id,
+        via: route.via,
+        error: String(error),
+      });
+      return recipients.map((r): Outcome => ({
+        address: r.address,
+        status: "deferred",
+        code: 451,
+        enhanced: "4.3.0",
+        text: "Local delivery error",
+      }));
+    }
+  }
+
   async #process(message: DueMessage): Promise<void> {
-    const { clock, deliverers, log, retry } = this.#options;
+    const { clock, log, retry } = this.#options;
     const groups = new Map<string, { route: Route; recipients: DueRecipient[] }>();
     for (const recipient of message.recipients) {
       const route = this.#options.route(message, recipient);
@@ -145,44 +171,34 @@ export class Scheduler {
       group.recipients.push(recipient);
       groups.set(key, group);
     }
-    const outcomes = (await Promise.all([...groups.values()].map(async ({ route, recipients }) => {
-      const deliverer = deliverers[route.via];
-      try {
-        if (!deliverer) throw new Error(`no deliverer "${route.via}"`);
-        return await deliverer.deliver(message, recipients, route);
-      } catch (error) {
-        log.event("delivery_error", { id: message.id, via: route.via, error: String(error) });
-        return recipients.map((r): Outcome => ({
-          address: r.address,
-          status: "deferred",
-          code: 451,
-          enhanced: "4.3.0",
-          text: "Local delivery error",
-        }));
-      }
-    }))).flat();
-
-    const now = clock.now();
-    const expired = now - message.receivedAt >= retry.maxAgeMs;
-    const final = outcomes.map((o): Outcome =>
-      o.status === "deferred" && expired
-        ? {
-          ...o,
-          status: "failed",
-          enhanced: "4.4.7",
-          text: `Message expired; last error: ${o.text}`,
-        }
-        : o
-    );
-    for (const o of final) {
-      log.event(o.status, {
-        id: message.id,
-        to: o.address,
-        ...(o.status === "delivered"
-          ? { host: o.host }
-          : { code: o.code, status: o.enhanced, host: o.host, reason: o.text }),
+    // Each group's outcomes are final (and logged) as soon as that group is
+    // done, so a slow remote never hides a finished local delivery.
+    const final = (await Promise.all([...groups.values()].map(async ({ route, recipients }) => {
+      const outcomes = await this.#deliverGroup(message, recipients, route);
+      const expired = clock.now() - message.receivedAt >= retry.maxAgeMs;
+      return outcomes.map((o): Outcome => {
+        const result: Outcome = o.status === "deferred" && expired
+          ? {
+            ...o,
+            status: "failed",
+            enhanced: "4.4.7",
+            text: `Message expired; last error: ${o.text}`,
+          }
+          : o;
+        log.event(result.status, {
+          id: message.id,
+          to: result.address,
+          ...(result.status === "delivered" ? { host: result.host } : {
+            code: result.code,
+            status: result.enhanced,
+            host: result.host,
+            reason: result.text,
+          }),
+        });
+        return result;
       });
-    }
+    }))).flat();
+    const now = clock.now();
     const failures = final.flatMap((outcome): Failure[] => {
       if (outcome.status !== "failed") return [];
       const recipient = message.recipients.find((r) => r.address === outcome.address);
