@@ -256,7 +256,9 @@ export class SmtpClient {
 
   async #write(data: Uint8Array, timeout: number): Promise<void> {
     await withTimeout(
-      this.#conn.write(data),
+      this.#conn.write(data).catch((error) => {
+        throw new SmtpClientError(421, "4.4.2", `connection lost: ${describe(error)}`);
+      }),
       timeout,
       () => new SmtpClientError(421, "4.4.2", "timeout writing to the remote"),
     );
@@ -264,9 +266,17 @@ export class SmtpClient {
 
   /**
    * Sends one message in one transaction and returns one result per
-   * recipient, in order. Connection problems do not throw: the recipients
-   * not yet settled come back `deferred`, and {@linkcode isOpen} turns false.
-   * The session can carry further messages while it stays open.
+   * recipient, in order. The session can carry further messages while
+   * {@linkcode isOpen} stays true.
+   *
+   * Checks against the remote's extensions (SIZE, 8BITMIME, SMTPUTF8) and
+   * invalid addresses settle recipients locally, with `remote: false`.
+   *
+   * @throws {SmtpClientError} (temporary) when the session is lost before
+   * the remote answered MAIL: nothing of the message was taken, so the
+   * caller may retry on a new connection. A loss after that does not throw:
+   * the recipients not yet settled come back `deferred`.
+   * @throws {Error} when the session is already closed.
    */
   async send(message: OutboundMessage): Promise<RecipientResult[]> {
     if (!this.#open) throw new Error("SmtpClient.send() on a closed session");

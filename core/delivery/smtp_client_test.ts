@@ -426,6 +426,20 @@ test("SmtpClient.send() reuses the session for several messages; no RCPT accepte
   });
 });
 
+test("SmtpClient.send() throws when the session is lost before MAIL got its reply", async () => {
+  await withRemote({ ehlo: ["PIPELINING"] }, {}, async (client, remote) => {
+    assert.equal((await client.send(message()))[0]?.status, "sent");
+    remote.close(); // the remote drops the idle connection
+    await new Promise((r) => setTimeout(r, 20));
+    await assert.rejects(
+      client.send(message()),
+      (e) => e instanceof SmtpClientError && !e.permanent && e.enhanced === "4.4.2",
+    );
+    assert.equal(client.isOpen, false);
+    await assert.rejects(client.send(message()), /closed/);
+  });
+});
+
 test("SmtpClient.send() applies the end-of-data reply to every accepted recipient", async () => {
   for (
     const [dataEnd, status] of [["452 4.3.1 disk full", "deferred"], [

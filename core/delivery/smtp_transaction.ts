@@ -96,6 +96,7 @@ export async function runTransaction(io: TransactionIo): Promise<RecipientResult
     await io.write(encoder.encode("RSET\r\n"), timeouts.mail);
     if ((await read(timeouts.mail, "RSET")).code !== 250) io.lost();
   };
+  let started = false;
   try {
     const mail = encoder.encode(`${mailCommand(message, data, ext)}\r\n`);
     const rcpts = active.map((i) => encoder.encode(`${rcptCommand(message, i, ext)}\r\n`));
@@ -106,10 +107,12 @@ export async function runTransaction(io: TransactionIo): Promise<RecipientResult
       // replies so that no DATA is sent when no recipient was accepted.
       await io.write(concat([mail, ...rcpts]), timeouts.mail);
       mailReply = await read(timeouts.mail, "MAIL");
+      started = true;
       for (const _ of rcpts) rcptReplies.push(await read(timeouts.rcpt, "RCPT"));
     } else {
       await io.write(mail, timeouts.mail);
       mailReply = await read(timeouts.mail, "MAIL");
+      started = true;
       if (mailReply.code === 250) {
         for (const rcpt of rcpts) {
           await io.write(rcpt, timeouts.rcpt);
@@ -150,8 +153,13 @@ export async function runTransaction(io: TransactionIo): Promise<RecipientResult
     }
     settle(accepted, end.code === 250 ? fromReply(end) : refused(end));
   } catch (error) {
-    // Timeout, hang-up or 421: whoever is not settled yet is retried later.
+    // Timeout, hang-up or 421: the session is gone.
     io.lost();
+    // Before MAIL's reply the remote took nothing of this message: a
+    // connection-level failure (maybe an idle connection the remote closed),
+    // which the caller may retry at once on a new connection or the next MX.
+    if (!started && error instanceof SmtpClientError) throw error;
+    // Later, whoever is not settled yet is retried later.
     const lost = error instanceof SmtpClientError
       ? { code: error.code, enhanced: error.enhanced, text: error.text, remote: error.remote }
       : local(421, "4.4.2", "connection lost");
