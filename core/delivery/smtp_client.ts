@@ -18,11 +18,10 @@
 import type { Conn } from "../runtime/conn.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { type ClientReply, ReplyReader, SmtpClientError, withTimeout } from "./smtp_reply.ts";
-import { runTransaction } from "./smtp_transaction.ts";
+import { type OutboundMessage, type RecipientResult, runTransaction } from "./smtp_transaction.ts";
 
 export { SmtpClientError } from "./smtp_reply.ts";
 export type { OutboundMessage, RecipientResult } from "./smtp_transaction.ts";
-import type { OutboundMessage, RecipientResult } from "./smtp_transaction.ts";
 
 /** Timeouts in milliseconds, per step (RFC 5321 §4.5.3.2). */
 export interface ClientTimeouts {
