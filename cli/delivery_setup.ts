@@ -7,6 +7,9 @@
 import { join } from "node:path";
 import type { Config } from "../core/config.ts";
 import { localDeliverer } from "../core/delivery/local.ts";
+import { createMxResolver } from "../core/delivery/mx.ts";
+import { remoteDeliverer } from "../core/delivery/remote.ts";
+import { nextHops } from "../core/delivery/routes.ts";
 import { MaildirWriter } from "../core/delivery/maildir.ts";
 import type { Logger } from "../core/log.ts";
 import type { Clock } from "../core/queue/clock.ts";
@@ -15,17 +18,19 @@ import { newQueueId } from "../core/queue/queue_id.ts";
 import { type Deliverer, type Route, Scheduler } from "../core/queue/scheduler.ts";
 import type { DueMessage, DueRecipient } from "../core/queue/spool.ts";
 import { SqliteSpool } from "../core/queue/sqlite_spool.ts";
+import type { Runtime } from "../core/runtime/runtime.ts";
 import type { Database } from "../core/runtime/sqlite.ts";
 import type { Directory } from "../core/store/directory.ts";
 
 /** What {@linkcode createDelivery} needs. */
 export interface DeliverySetupOptions {
+  runtime: Runtime;
   config: Config;
   db: Database;
   directory: Directory;
   log: Logger;
   clock: Clock;
-  /** Extra deliverers by route name (remote SMTP, gateways). */
+  /** Extra deliverers by route name (gateways). */
   deliverers?: Record<string, Deliverer>;
 }
 
@@ -45,6 +50,8 @@ export interface Delivery {
   scheduler: Scheduler;
   /** Applies a reloaded config (local domains) to delivery. */
   update(config: Config): void;
+  /** Stops delivering and closes idle remote connections. */
+  stop(): Promise<void>;
 }
 
 /** Builds the spool and the scheduler for `config`. */
@@ -69,6 +76,29 @@ export function createDelivery(options: DeliverySetupOptions): Delivery {
     queued: () => scheduler.wake(),
     log: options.log,
   });
+  const transports = new Map(
+    Object.entries(config.transport).map((
+      [domain, hop],
+    ) => [domain, { host: hop.hostname, port: hop.port }]),
+  );
+  const resolver = createMxResolver(
+    config.dnsServer === undefined ? {} : { server: config.dnsServer },
+  );
+  const remote = remoteDeliverer({
+    runtime: options.runtime,
+    nextHops: (domain) =>
+      nextHops(domain, {
+        ...(config.relayHost
+          ? { relayHost: { host: config.relayHost.hostname, port: config.relayHost.port } }
+          : {}),
+        transports,
+        resolver,
+        defaultPort: config.smtpPort,
+      }),
+    heloName: config.hostname,
+    tls: "opportunistic",
+    log: options.log,
+  });
   const scheduler: Scheduler = new Scheduler({
     spool,
     clock: options.clock,
@@ -82,7 +112,11 @@ export function createDelivery(options: DeliverySetupOptions): Delivery {
     leaseMs: 15 * 60_000,
     pollMs: 5_000,
     route: defaultRoute(isLocalDomain),
-    deliverers: { local: localDeliverer({ writer, hasMailbox }), ...options.deliverers },
+    deliverers: {
+      local: localDeliverer({ writer, hasMailbox }),
+      smtp: remote,
+      ...options.deliverers,
+    },
     bounce,
     log: options.log,
   });
@@ -91,6 +125,10 @@ export function createDelivery(options: DeliverySetupOptions): Delivery {
     scheduler,
     update(next) {
       local = new Set(next.domains);
+    },
+    async stop() {
+      await scheduler.stop();
+      await remote.close();
     },
   };
 }

@@ -128,6 +128,7 @@ export async function runServe(runtime: Runtime, args: string[]): Promise<number
   const db = runtime.openDatabase(join(config.dataDir, "postino.db"));
   const directory = new Directory(db);
   const delivery = createDelivery({
+    runtime,
     config,
     db,
     directory,
@@ -169,7 +170,7 @@ export async function runServe(runtime: Runtime, args: string[]): Promise<number
       stopping = true;
       log.event("stopping", { signal, sessions: server.connections });
       await server.stop();
-      await delivery.scheduler.stop();
+      await delivery.stop();
       for (const plugin of setup.runner.plugins) await plugin.close?.();
       db.close();
       log.event("stopped", {});

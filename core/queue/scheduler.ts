@@ -217,5 +217,13 @@ export class Scheduler {
       now,
       (attempts) => now + retryDelay(attempts, retry, random),
     );
+    const count = (status: Outcome["status"]) => final.filter((o) => o.status === status).length;
+    // One line per finished attempt on a message: tests and log readers wait for it.
+    log.event("attempted", {
+      id: message.id,
+      delivered: count("delivered"),
+      deferred: count("deferred"),
+      failed: count("failed"),
+    });
   }
 }

@@ -68,10 +68,10 @@ export interface RunningServer {
   settled(timeoutMs?: number): Promise<void>;
 }
 
-/** Whether every `queued id=X` line in `output` has a delivery outcome line. */
+/** Whether every `queued id=X` line in `output` has a finished delivery attempt. */
 export function allAttempted(output: string): boolean {
   const queued = [...output.matchAll(/ queued .*?\bid=(\S+)/g)].map((m) => m[1]);
-  return queued.every((id) => new RegExp(` (delivered|deferred|failed) id=${id}\\b`).test(output));
+  return queued.every((id) => new RegExp(` attempted id=${id}\\b`).test(output));
 }
 
 /** Options for {@linkcode startServer}. */
