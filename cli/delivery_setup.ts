@@ -11,11 +11,13 @@ import { createMxResolver } from "../core/delivery/mx.ts";
 import { remoteDeliverer } from "../core/delivery/remote.ts";
 import { nextHops } from "../core/delivery/routes.ts";
 import { MaildirWriter } from "../core/delivery/maildir.ts";
+import type { Plugin } from "../core/hooks/plugin.ts";
 import type { Logger } from "../core/log.ts";
 import type { Clock } from "../core/queue/clock.ts";
 import { createBouncer } from "../core/queue/bouncer.ts";
 import { newQueueId } from "../core/queue/queue_id.ts";
-import { type Deliverer, type Route, Scheduler } from "../core/queue/scheduler.ts";
+import { outboundHooks } from "../core/queue/outbound_hooks.ts";
+import { type Route, Scheduler } from "../core/queue/scheduler.ts";
 import type { DueMessage, DueRecipient } from "../core/queue/spool.ts";
 import { SqliteSpool } from "../core/queue/sqlite_spool.ts";
 import type { Runtime } from "../core/runtime/runtime.ts";
@@ -30,8 +32,8 @@ export interface DeliverySetupOptions {
   directory: Directory;
   log: Logger;
   clock: Clock;
-  /** Extra deliverers by route name (gateways). */
-  deliverers?: Record<string, Deliverer>;
+  /** The current plugin chain, for the outbound hooks and gateways. */
+  plugins(): readonly Plugin[];
 }
 
 /** The default route: local domains go to Maildir, the rest over SMTP per domain. */
@@ -99,6 +101,13 @@ export function createDelivery(options: DeliverySetupOptions): Delivery {
     tls: "opportunistic",
     log: options.log,
   });
+  const hooks = outboundHooks({
+    plugins: options.plugins,
+    fallback: defaultRoute(isLocalDomain),
+    builtins: { local: localDeliverer({ writer, hasMailbox }), smtp: remote },
+    timeoutMs: config.hookTimeoutMs,
+    log: options.log,
+  });
   const scheduler: Scheduler = new Scheduler({
     spool,
     clock: options.clock,
@@ -111,12 +120,7 @@ export function createDelivery(options: DeliverySetupOptions): Delivery {
     concurrency: config.deliveryConcurrency,
     leaseMs: 15 * 60_000,
     pollMs: 5_000,
-    route: defaultRoute(isLocalDomain),
-    deliverers: {
-      local: localDeliverer({ writer, hasMailbox }),
-      smtp: remote,
-      ...options.deliverers,
-    },
+    ...hooks,
     bounce,
     log: options.log,
   });

@@ -127,8 +127,10 @@ export async function runServe(runtime: Runtime, args: string[]): Promise<number
   await mkdir(config.dataDir, { recursive: true });
   const db = runtime.openDatabase(join(config.dataDir, "postino.db"));
   const directory = new Directory(db);
+  // `setup` is assigned just below; the scheduler reads it only once started.
   const delivery = createDelivery({
     runtime,
+    plugins: () => setup.runner.plugins,
     config,
     db,
     directory,

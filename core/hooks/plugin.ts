@@ -17,6 +17,8 @@ import type { Endpoint } from "../runtime/conn.ts";
 import type { Mailbox } from "../smtp/address.ts";
 import type { Message } from "../smtp/message.ts";
 import type { MailParams, RcptParams } from "../smtp/params.ts";
+import type { Deliverer, Failure } from "../queue/scheduler.ts";
+import type { DeliveredOutcome, DueMessage, DueRecipient, UndeliveredOutcome } from "../queue/spool.ts";
 import type { Decision } from "./decision.ts";
 
 /** What we know about the client connection; lives for the whole session. */
@@ -111,7 +113,38 @@ export interface Plugin<S = unknown> {
   disconnect?(ctx: HookContext<S>): HookResult | Promise<HookResult>;
   /** Releases resources at server shutdown or reload. */
   close?(): void | Promise<void>;
+
+  // Outbound hooks: they see queued messages, not connections.
+
+  /** Picks the deliverer for a recipient: `local`, `smtp` or a gateway's name. */
+  route?(ctx: OutboundContext, recipient: DueRecipient): RouteResult | Promise<RouteResult>;
+  /** Informational: a recipient was delivered. */
+  delivered?(ctx: OutboundContext, outcome: DeliveredOutcome): void | Promise<void>;
+  /** Informational: a recipient will be retried. */
+  deferred?(ctx: OutboundContext, outcome: UndeliveredOutcome): void | Promise<void>;
+  /** Informational: recipients failed for good (the sender gets a report unless NOTIFY or `<>` rule it out). */
+  bounce?(ctx: OutboundContext, failures: readonly Failure[]): void | Promise<void>;
+  /** Deliverers this plugin provides, by route name (gateways: HTTP, LMTP, …). */
+  gateways?: Readonly<Record<string, Deliverer>>;
 }
 
-/** The hook names, for the runner and for docs. */
-export type HookName = Exclude<keyof Plugin, "name" | "createState" | "close">;
+/** What outbound hooks see. */
+export interface OutboundContext {
+  readonly message: Omit<DueMessage, "recipients" | "data"> & { size: number };
+  readonly log: PluginLogger;
+}
+
+/**
+ * A `route` answer: the deliverer's name and, optionally, a grouping key
+ * (recipients with the same key share one delivery; default: their domain).
+ */
+export type RouteResult = { via: string; key?: string } | undefined | void;
+
+/** Names of the outbound hooks. */
+export type OutboundHookName = "route" | "delivered" | "deferred" | "bounce";
+
+/** The session hook names, for the runner and for docs. */
+export type HookName = Exclude<
+  keyof Plugin,
+  "name" | "createState" | "close" | "gateways" | OutboundHookName
+>;

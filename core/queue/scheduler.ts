@@ -41,8 +41,12 @@ export interface SchedulerOptions {
   leaseMs: number;
   /** How often to look at the spool even when nothing is due (CLI flushes). */
   pollMs: number;
-  route(message: DueMessage, recipient: DueRecipient): Route;
-  deliverers: Readonly<Record<string, Deliverer>>;
+  /** Picks each recipient's route; a route that throws defers the recipient. */
+  route(message: DueMessage, recipient: DueRecipient): Route | Promise<Route>;
+  /** The deliverer for a route name (`local`, `smtp`, a gateway). */
+  deliverer(via: string): Deliverer | undefined;
+  /** Sees every outcome after it is final for this attempt (outbound hooks). */
+  observe?(message: DueMessage, outcomes: readonly Outcome[]): void;
   /** Sends the DSN for failed recipients (never called for bounces or `<>`). */
   bounce(message: DueMessage, failures: Failure[]): Promise<void>;
   log: Logger;
@@ -141,7 +145,7 @@ export class Scheduler {
     recipients: DueRecipient[],
     route: Route,
   ): Promise<Outcome[]> {
-    const deliverer = this.#options.deliverers[route.via];
+    const deliverer = this.#options.deliverer(route.via);
     try {
       if (!deliverer) throw new Error(`no deliverer "${route.via}"`);
       return await deliverer.deliver(message, recipients, route);
@@ -165,7 +169,13 @@ export class Scheduler {
     const { clock, log, retry } = this.#options;
     const groups = new Map<string, { route: Route; recipients: DueRecipient[] }>();
     for (const recipient of message.recipients) {
-      const route = this.#options.route(message, recipient);
+      let route: Route;
+      try {
+        route = await this.#options.route(message, recipient);
+      } catch (error) {
+        log.event("route_error", { id: message.id, to: recipient.address, error: String(error) });
+        route = { via: "", key: "" }; // no deliverer: deferred below, fail closed
+      }
       const key = `${route.via}\u0000${route.key}`;
       const group = groups.get(key) ?? { route, recipients: [] };
       group.recipients.push(recipient);
@@ -217,6 +227,7 @@ export class Scheduler {
       now,
       (attempts) => now + retryDelay(attempts, retry, random),
     );
+    this.#options.observe?.(message, final);
     const count = (status: Outcome["status"]) => final.filter((o) => o.status === status).length;
     // One line per finished attempt on a message: tests and log readers wait for it.
     log.event("attempted", {

@@ -56,7 +56,7 @@ async function setup(answer: (address: string, attempt: number) => Outcome["stat
       r.address.endsWith("@local.example")
         ? { via: "local", key: "" }
         : { via: "smtp", key: r.address.slice(r.address.indexOf("@") + 1) },
-    deliverers: { local: deliverer("local"), smtp: deliverer("smtp") },
+    deliverer: (via) => ({ local: deliverer("local"), smtp: deliverer("smtp") })[via],
     bounce: (message: DueMessage, failures) => {
       bounces.push({ id: message.id, failures });
       return Promise.resolve();
