@@ -160,6 +160,7 @@ export function remoteDeliverer(options: RemoteOptions): Deliverer & { close(): 
                 status: "delivered",
                 host: hop.name,
                 tls: client.tls !== undefined,
+                remoteDsn: client.extensions.has("DSN"),
               }
               : {
                 address: r.address,

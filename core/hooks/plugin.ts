@@ -18,7 +18,12 @@ import type { Mailbox } from "../smtp/address.ts";
 import type { Message } from "../smtp/message.ts";
 import type { MailParams, RcptParams } from "../smtp/params.ts";
 import type { Deliverer, Failure } from "../queue/scheduler.ts";
-import type { DeliveredOutcome, DueMessage, DueRecipient, UndeliveredOutcome } from "../queue/spool.ts";
+import type {
+  DeliveredOutcome,
+  DueMessage,
+  DueRecipient,
+  UndeliveredOutcome,
+} from "../queue/spool.ts";
 import type { Decision } from "./decision.ts";
 
 /** What we know about the client connection; lives for the whole session. */

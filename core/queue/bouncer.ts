@@ -7,7 +7,7 @@
  */
 import type { Logger } from "../log.ts";
 import { buildDsn, type DsnRecipient } from "./bounce.ts";
-import type { Failure } from "./scheduler.ts";
+import type { Failure, Success } from "./scheduler.ts";
 import type { DueMessage, Spool } from "./spool.ts";
 
 /** Options for {@linkcode createBouncer}. */
@@ -42,11 +42,26 @@ export function dsnRecipient(failure: Failure, at: Date): DsnRecipient {
   };
 }
 
-/** Creates the scheduler's `bounce` callback. */
+/** What one success says in the report: delivered here, or relayed to a hop without DSN. */
+export function dsnSuccess(success: Success, at: Date): DsnRecipient {
+  const { outcome, recipient } = success;
+  return {
+    address: recipient.address,
+    ...(recipient.orcpt ? { orcpt: recipient.orcpt } : {}),
+    action: outcome.host ? "relayed" : "delivered",
+    status: "2.0.0",
+    ...(outcome.host
+      ? { remote: { mta: outcome.host, code: 250, text: "2.0.0 Message accepted" } }
+      : { diagnostic: "250 2.0.0 Delivered to the mailbox" }),
+    lastAttempt: at,
+  };
+}
+
+/** Creates the scheduler's `bounce` callback (failure and success reports). */
 export function createBouncer(
   options: BouncerOptions,
-): (message: DueMessage, failures: Failure[]) => Promise<void> {
-  return async (message, failures) => {
+): (message: DueMessage, failures: Failure[], successes?: Success[]) => Promise<void> {
+  return async (message, failures, successes = []) => {
     const now = new Date(options.now());
     const id = options.newQueueId();
     const report = buildDsn({
@@ -56,7 +71,10 @@ export function createBouncer(
       originalSender: message.sender,
       ...(message.params.envid !== undefined ? { envid: message.params.envid } : {}),
       ret: message.params.ret ?? "HDRS",
-      recipients: failures.map((f) => dsnRecipient(f, now)),
+      recipients: [
+        ...failures.map((f) => dsnRecipient(f, now)),
+        ...successes.map((s) => dsnSuccess(s, now)),
+      ],
       original: message.data,
       date: now,
       messageId: `<${id}.dsn@${options.hostname}>`,
@@ -75,7 +93,8 @@ export function createBouncer(
       id: message.id,
       report: id,
       to: message.sender,
-      rcpts: failures.length,
+      failed: failures.length,
+      delivered: successes.length,
     });
     options.queued();
   };

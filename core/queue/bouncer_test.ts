@@ -77,3 +77,36 @@ test("createBouncer() queues one null-sender report to the original sender", asy
   assert.match(text, /^Subject: hello\r$/m, "the original headers come back");
   assert.doesNotMatch(text, /secret body/, "RET=HDRS leaves the body out");
 });
+
+test("createBouncer() writes success reports: delivered here, relayed to a hop without DSN", async () => {
+  const queued: NewMessage[] = [];
+  const bounce = createBouncer({
+    spool: { put: (m) => (queued.push(m), Promise.resolve()) },
+    hostname: "mx.test",
+    now: () => Date.UTC(2026, 0, 2),
+    newQueueId: () => "DSN2",
+    queued() {},
+    log: SILENT_LOGGER,
+  });
+  await bounce(MESSAGE, [], [
+    {
+      recipient: MESSAGE.recipients[1]!,
+      outcome: { address: "carol@local.example", status: "delivered" },
+    },
+    {
+      recipient: MESSAGE.recipients[0]!,
+      outcome: { address: "bob@x.example", status: "delivered", host: "mx.x.example" },
+    },
+  ]);
+  const text = new TextDecoder().decode(queued[0]?.data);
+  assert.match(text, /^Subject: Successful Mail Delivery Report\r$/m);
+  assert.match(
+    text,
+    /^Final-Recipient: rfc822; ?carol@local\.example\r\nAction: delivered\r\nStatus: 2\.0\.0\r$/m,
+  );
+  assert.match(
+    text,
+    /^Final-Recipient: rfc822; ?bob@x\.example\r\nAction: relayed\r\nStatus: 2\.0\.0\r$/m,
+  );
+  assert.equal(queued[0]?.sender, "");
+});

@@ -9,7 +9,14 @@
 import type { Logger } from "../log.ts";
 import { retryDelay, type RetryPolicy } from "./backoff.ts";
 import type { Clock } from "./clock.ts";
-import type { DueMessage, DueRecipient, Outcome, Spool, UndeliveredOutcome } from "./spool.ts";
+import type {
+  DeliveredOutcome,
+  DueMessage,
+  DueRecipient,
+  Outcome,
+  Spool,
+  UndeliveredOutcome,
+} from "./spool.ts";
 
 /** Where one recipient goes; `key` groups recipients delivered together. */
 export interface Route {
@@ -47,10 +54,25 @@ export interface SchedulerOptions {
   deliverer(via: string): Deliverer | undefined;
   /** Sees every outcome after it is final for this attempt (outbound hooks). */
   observe?(message: DueMessage, outcomes: readonly Outcome[]): void;
-  /** Sends the DSN for failed recipients (never called for bounces or `<>`). */
-  bounce(message: DueMessage, failures: Failure[]): Promise<void>;
+  /**
+   * Sends one DSN for failed recipients, and for delivered ones that asked
+   * for NOTIFY=SUCCESS (never called for bounces or `<>`).
+   */
+  bounce(message: DueMessage, failures: Failure[], successes: Success[]): Promise<void>;
   log: Logger;
   random?: () => number;
+}
+
+/** A delivered recipient whose sender asked for a success report. */
+export interface Success {
+  recipient: DueRecipient;
+  outcome: DeliveredOutcome;
+}
+
+/** Whether RFC 3461 NOTIFY asks for a success report. */
+export function wantsSuccessReport(recipient: DueRecipient, outcome: DeliveredOutcome): boolean {
+  // When the next hop speaks DSN, NOTIFY went along and the report is its job.
+  return recipient.notify?.includes("SUCCESS") === true && outcome.remoteDsn !== true;
 }
 
 /** Whether RFC 3461 NOTIFY asks for a failure report (the default does). */
@@ -209,16 +231,23 @@ export class Scheduler {
       });
     }))).flat();
     const now = clock.now();
-    const failures = final.flatMap((outcome): Failure[] => {
-      if (outcome.status !== "failed") return [];
+    const failures: Failure[] = [];
+    const successes: Success[] = [];
+    for (const outcome of final) {
       const recipient = message.recipients.find((r) => r.address === outcome.address);
-      return recipient && wantsFailureReport(recipient) ? [{ recipient, outcome }] : [];
-    });
+      if (!recipient) continue;
+      if (outcome.status === "failed" && wantsFailureReport(recipient)) {
+        failures.push({ recipient, outcome });
+      }
+      if (outcome.status === "delivered" && wantsSuccessReport(recipient, outcome)) {
+        successes.push({ recipient, outcome });
+      }
+    }
     // RFC 3461 §6.2 and RFC 5321 §4.5.5: never bounce a bounce, never bounce to <>.
     // The bounce is queued before the outcome is recorded: after a crash in
     // between, the sender may get the report twice, but never not at all.
-    if (failures.length > 0 && message.sender !== "" && !message.isBounce) {
-      await this.#options.bounce(message, failures);
+    if (failures.length + successes.length > 0 && message.sender !== "" && !message.isBounce) {
+      await this.#options.bounce(message, failures, successes);
     }
     const random = this.#options.random ?? Math.random;
     await this.#options.spool.record(

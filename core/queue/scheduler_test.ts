@@ -7,7 +7,13 @@ import { SILENT_LOGGER } from "../log.ts";
 import { loadRuntime } from "../runtime/runtime.ts";
 import { DEFAULT_RETRY } from "./backoff.ts";
 import { ManualClock } from "./clock.ts";
-import { type Deliverer, type Failure, Scheduler } from "./scheduler.ts";
+import {
+  type Deliverer,
+  type Failure,
+  Scheduler,
+  type Success,
+  wantsSuccessReport,
+} from "./scheduler.ts";
 import type { DueMessage, NewMessage, Outcome } from "./spool.ts";
 import { SqliteSpool } from "./sqlite_spool.ts";
 
@@ -21,7 +27,7 @@ async function setup(answer: (address: string, attempt: number) => Outcome["stat
   );
   const clock = new ManualClock(0);
   const calls: { via: string; key: string; addresses: string[]; at: number }[] = [];
-  const bounces: { id: string; failures: Failure[] }[] = [];
+  const bounces: { id: string; failures: Failure[]; successes: Success[] }[] = [];
   const tries = new Map<string, number>();
   const deliverer = (via: string): Deliverer => ({
     deliver(_message, recipients, route) {
@@ -57,8 +63,8 @@ async function setup(answer: (address: string, attempt: number) => Outcome["stat
         ? { via: "local", key: "" }
         : { via: "smtp", key: r.address.slice(r.address.indexOf("@") + 1) },
     deliverer: (via) => ({ local: deliverer("local"), smtp: deliverer("smtp") })[via],
-    bounce: (message: DueMessage, failures) => {
-      bounces.push({ id: message.id, failures });
+    bounce: (message: DueMessage, failures, successes) => {
+      bounces.push({ id: message.id, failures, successes });
       return Promise.resolve();
     },
     log: SILENT_LOGGER,
@@ -166,4 +172,42 @@ test("Scheduler.start() wakes up for due work through the clock", async () => {
   while (calls.length < 2) await new Promise((r) => setTimeout(r, 5));
   await scheduler.stop();
   assert.equal(spool.count(), 0);
+});
+
+test("Scheduler reports NOTIFY=SUCCESS deliveries, unless the next hop took the DSN over", async () => {
+  const { spool, scheduler, bounces } = await setup(() => "delivered");
+  const reports: string[] = [];
+  await spool.put({
+    ...message("M9", []),
+    recipients: [
+      { address: "a@local.example", original: "a@local.example", notify: ["SUCCESS", "FAILURE"] },
+      { address: "b@local.example", original: "b@local.example" },
+    ],
+  });
+  await scheduler.drain();
+  for (const b of bounces) {
+    reports.push(
+      `${b.id}:${b.failures.length}:${b.successes.map((s) => s.recipient.address).join(",")}`,
+    );
+  }
+  assert.deepEqual(reports, ["M9:0:a@local.example"]);
+  const asked = {
+    address: "c@x.example",
+    original: "c@x.example",
+    attempts: 0,
+    notify: ["SUCCESS"],
+  };
+  assert.equal(
+    wantsSuccessReport(asked, {
+      address: asked.address,
+      status: "delivered",
+      host: "mx",
+      remoteDsn: true,
+    }),
+    false,
+  );
+  assert.equal(
+    wantsSuccessReport(asked, { address: asked.address, status: "delivered", host: "mx" }),
+    true,
+  );
 });

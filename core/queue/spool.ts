@@ -56,6 +56,8 @@ export interface DeliveredOutcome {
   status: "delivered";
   host?: string;
   tls?: boolean;
+  /** The next hop speaks DSN (RFC 3461), so NOTIFY went along with the message. */
+  remoteDsn?: boolean;
 }
 
 /** A recipient that was not delivered: to retry (`deferred`) or for good (`failed`). */
