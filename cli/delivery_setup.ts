@@ -77,6 +77,7 @@ export function createDelivery(options: DeliverySetupOptions): Delivery {
     newQueueId: () => newQueueId(),
     queued: () => scheduler.wake(),
     log: options.log,
+    maxQueueLifetimeMs: config.maxQueueLifetimeMs,
   });
   const transports = new Map(
     Object.entries(config.transport).map((
@@ -122,6 +123,7 @@ export function createDelivery(options: DeliverySetupOptions): Delivery {
     pollMs: 5_000,
     ...hooks,
     bounce,
+    delayWarningMs: config.delayWarningMs,
     log: options.log,
   });
   return {

@@ -55,6 +55,8 @@ export interface Config {
   retryMaxMs: number;
   /** How long a message may wait in the queue before it bounces. */
   maxQueueLifetimeMs: number;
+  /** Warn the sender once when a message is still queued after this long (0: off). */
+  delayWarningMs: number;
 }
 
 /** The defaults when nothing is configured. */
@@ -85,6 +87,7 @@ export const DEFAULTS: Readonly<Omit<Config, "hostname">> = {
   retryInitialMs: 5 * 60_000,
   retryMaxMs: 60 * 60_000,
   maxQueueLifetimeMs: 5 * 24 * 60 * 60_000,
+  delayWarningMs: 0,
 };
 
 /** A config problem: where it is and what is wrong. */
@@ -125,6 +128,7 @@ const KEYS: Record<string, string> = {
   retry_initial: "integer",
   retry_max: "integer",
   max_queue_lifetime: "integer",
+  delay_warning: "integer",
 };
 
 function typeOf(value: unknown): string {
@@ -133,6 +137,14 @@ function typeOf(value: unknown): string {
   if (typeof value === "bigint") return "integer";
   if (typeof value === "object" && value !== null) return "table";
   return typeof value;
+}
+
+function nonNegative(source: string, key: string, value: unknown): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new ConfigError(source, key, "must be 0 or a positive integer");
+  }
+  return n;
 }
 
 function positive(source: string, key: string, value: unknown, fallback: number): number {
@@ -270,6 +282,10 @@ export function validateConfig(raw: RawConfig, source: string): Config {
     retryInitialMs: seconds("retry_initial", DEFAULTS.retryInitialMs),
     retryMaxMs: seconds("retry_max", DEFAULTS.retryMaxMs),
     maxQueueLifetimeMs: seconds("max_queue_lifetime", DEFAULTS.maxQueueLifetimeMs),
+    // 0 turns delay warnings off (the default), so it is not a positive-only setting.
+    delayWarningMs: raw.delay_warning === undefined
+      ? 0
+      : nonNegative(source, "delay_warning", raw.delay_warning) * 1000,
   };
 }
 

@@ -7,7 +7,7 @@
  */
 import type { Logger } from "../log.ts";
 import { buildDsn, type DsnRecipient } from "./bounce.ts";
-import type { Failure, Success } from "./scheduler.ts";
+import type { Delay, DsnBatch, Failure, Success } from "./scheduler.ts";
 import type { DueMessage, Spool } from "./spool.ts";
 
 /** Options for {@linkcode createBouncer}. */
@@ -19,6 +19,8 @@ export interface BouncerOptions {
   /** Called after the report is queued, so delivery starts at once. */
   queued(): void;
   log: Logger;
+  /** For the Will-Retry-Until field of delay warnings. */
+  maxQueueLifetimeMs: number;
 }
 
 /** What one failure says in the report. */
@@ -57,11 +59,22 @@ export function dsnSuccess(success: Success, at: Date): DsnRecipient {
   };
 }
 
-/** Creates the scheduler's `bounce` callback (failure and success reports). */
+/** What one delay says in a warning. */
+export function dsnDelay(delay: Delay, at: Date, willRetryUntil: Date): DsnRecipient {
+  const { outcome, recipient } = delay;
+  return {
+    ...dsnRecipient({ recipient, outcome }, at),
+    action: "delayed",
+    status: outcome.enhanced.replace(/^5/, "4"),
+    willRetryUntil,
+  };
+}
+
+/** Creates the scheduler's `bounce` callback (failure, success and delay reports). */
 export function createBouncer(
   options: BouncerOptions,
-): (message: DueMessage, failures: Failure[], successes?: Success[]) => Promise<void> {
-  return async (message, failures, successes = []) => {
+): (message: DueMessage, report: DsnBatch) => Promise<void> {
+  return async (message, { failures, successes, delays }) => {
     const now = new Date(options.now());
     const id = options.newQueueId();
     const report = buildDsn({
@@ -73,6 +86,9 @@ export function createBouncer(
       ret: message.params.ret ?? "HDRS",
       recipients: [
         ...failures.map((f) => dsnRecipient(f, now)),
+        ...delays.map((d) =>
+          dsnDelay(d, now, new Date(message.receivedAt + options.maxQueueLifetimeMs))
+        ),
         ...successes.map((s) => dsnSuccess(s, now)),
       ],
       original: message.data,
@@ -94,6 +110,7 @@ export function createBouncer(
       report: id,
       to: message.sender,
       failed: failures.length,
+      delayed: delays.length,
       delivered: successes.length,
     });
     options.queued();

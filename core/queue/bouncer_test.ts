@@ -13,6 +13,7 @@ const MESSAGE: DueMessage = {
   ),
   receivedAt: Date.UTC(2026, 0, 1),
   isBounce: false,
+  warned: false,
   recipients: [
     {
       address: "bob@x.example",
@@ -34,9 +35,12 @@ test("createBouncer() queues one null-sender report to the original sender", asy
     newQueueId: () => "DSN1",
     queued: () => void woken++,
     log: SILENT_LOGGER,
+    maxQueueLifetimeMs: 5 * 86_400_000,
   });
-  await bounce(MESSAGE, [
-    {
+  await bounce(MESSAGE, {
+    successes: [],
+    delays: [],
+    failures: [{
       recipient: MESSAGE.recipients[0]!,
       outcome: {
         address: "bob@x.example",
@@ -46,8 +50,7 @@ test("createBouncer() queues one null-sender report to the original sender", asy
         text: "no such user",
         host: "mx.x.example",
       },
-    },
-    {
+    }, {
       recipient: MESSAGE.recipients[1]!,
       outcome: {
         address: "carol@local.example",
@@ -56,8 +59,8 @@ test("createBouncer() queues one null-sender report to the original sender", asy
         enhanced: "5.1.1",
         text: "Mailbox does not exist",
       },
-    },
-  ]);
+    }],
+  });
   assert.equal(woken, 1);
   assert.equal(queued.length, 1);
   const report = queued[0]!;
@@ -87,17 +90,22 @@ test("createBouncer() writes success reports: delivered here, relayed to a hop w
     newQueueId: () => "DSN2",
     queued() {},
     log: SILENT_LOGGER,
+    maxQueueLifetimeMs: 5 * 86_400_000,
   });
-  await bounce(MESSAGE, [], [
-    {
-      recipient: MESSAGE.recipients[1]!,
-      outcome: { address: "carol@local.example", status: "delivered" },
-    },
-    {
-      recipient: MESSAGE.recipients[0]!,
-      outcome: { address: "bob@x.example", status: "delivered", host: "mx.x.example" },
-    },
-  ]);
+  await bounce(MESSAGE, {
+    failures: [],
+    delays: [],
+    successes: [
+      {
+        recipient: MESSAGE.recipients[1]!,
+        outcome: { address: "carol@local.example", status: "delivered" },
+      },
+      {
+        recipient: MESSAGE.recipients[0]!,
+        outcome: { address: "bob@x.example", status: "delivered", host: "mx.x.example" },
+      },
+    ],
+  });
   const text = new TextDecoder().decode(queued[0]?.data);
   assert.match(text, /^Subject: Successful Mail Delivery Report\r$/m);
   assert.match(
@@ -109,4 +117,36 @@ test("createBouncer() writes success reports: delivered here, relayed to a hop w
     /^Final-Recipient: rfc822; ?bob@x\.example\r\nAction: relayed\r\nStatus: 2\.0\.0\r$/m,
   );
   assert.equal(queued[0]?.sender, "");
+});
+
+test("createBouncer() writes delay warnings with Will-Retry-Until", async () => {
+  const queued: NewMessage[] = [];
+  const bounce = createBouncer({
+    spool: { put: (m) => (queued.push(m), Promise.resolve()) },
+    hostname: "mx.test",
+    now: () => Date.UTC(2026, 0, 1, 4),
+    newQueueId: () => "DSN3",
+    queued() {},
+    log: SILENT_LOGGER,
+    maxQueueLifetimeMs: 5 * 86_400_000,
+  });
+  await bounce(MESSAGE, {
+    failures: [],
+    successes: [],
+    delays: [{
+      recipient: MESSAGE.recipients[0]!,
+      outcome: {
+        address: "bob@x.example",
+        status: "deferred",
+        code: 451,
+        enhanced: "4.3.0",
+        text: "try later",
+        host: "mx.x.example",
+      },
+    }],
+  });
+  const text = new TextDecoder().decode(queued[0]?.data);
+  assert.match(text, /^Subject: Delayed Mail \(still being retried\)\r$/m);
+  assert.match(text, /^Action: delayed\r\nStatus: 4\.3\.0\r$/m);
+  assert.match(text, /^Will-Retry-Until: Tue, 6 Jan 2026 00:00:00 \+0000\r$/m);
 });

@@ -13,6 +13,7 @@ const MESSAGE: DueMessage = {
   data: new TextEncoder().encode("Subject: x\r\n\r\nhi\r\n"),
   receivedAt: 0,
   isBounce: false,
+  warned: false,
   recipients: [
     { address: "x@archive.example", original: "x@archive.example", attempts: 0 },
     { address: "y@Other.Example", original: "y@Other.Example", attempts: 0 },

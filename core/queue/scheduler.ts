@@ -55,12 +55,33 @@ export interface SchedulerOptions {
   /** Sees every outcome after it is final for this attempt (outbound hooks). */
   observe?(message: DueMessage, outcomes: readonly Outcome[]): void;
   /**
-   * Sends one DSN for failed recipients, and for delivered ones that asked
-   * for NOTIFY=SUCCESS (never called for bounces or `<>`).
+   * Sends one DSN for failed recipients, delivered ones that asked for
+   * NOTIFY=SUCCESS, and delayed ones when a delay warning is due (never
+   * called for bounces or `<>`).
    */
-  bounce(message: DueMessage, failures: Failure[], successes: Success[]): Promise<void>;
+  bounce(message: DueMessage, report: DsnBatch): Promise<void>;
+  /** Warn the sender once when a message is still queued after this long (0: never). */
+  delayWarningMs?: number;
   log: Logger;
   random?: () => number;
+}
+
+/** A recipient that is still being retried, for a delay warning. */
+export interface Delay {
+  recipient: DueRecipient;
+  outcome: UndeliveredOutcome;
+}
+
+/** What one DSN reports. */
+export interface DsnBatch {
+  failures: Failure[];
+  successes: Success[];
+  delays: Delay[];
+}
+
+/** Whether RFC 3461 NOTIFY allows a delay warning (the default does). */
+export function wantsDelayReport(recipient: DueRecipient): boolean {
+  return recipient.notify === undefined || recipient.notify.includes("DELAY");
 }
 
 /** A delivered recipient whose sender asked for a success report. */
@@ -233,6 +254,9 @@ export class Scheduler {
     const now = clock.now();
     const failures: Failure[] = [];
     const successes: Success[] = [];
+    const delays: Delay[] = [];
+    const warnAfter = this.#options.delayWarningMs ?? 0;
+    const warnNow = warnAfter > 0 && !message.warned && now - message.receivedAt >= warnAfter;
     for (const outcome of final) {
       const recipient = message.recipients.find((r) => r.address === outcome.address);
       if (!recipient) continue;
@@ -242,12 +266,19 @@ export class Scheduler {
       if (outcome.status === "delivered" && wantsSuccessReport(recipient, outcome)) {
         successes.push({ recipient, outcome });
       }
+      if (outcome.status === "deferred" && warnNow && wantsDelayReport(recipient)) {
+        delays.push({ recipient, outcome });
+      }
     }
     // RFC 3461 §6.2 and RFC 5321 §4.5.5: never bounce a bounce, never bounce to <>.
     // The bounce is queued before the outcome is recorded: after a crash in
     // between, the sender may get the report twice, but never not at all.
-    if (failures.length + successes.length > 0 && message.sender !== "" && !message.isBounce) {
-      await this.#options.bounce(message, failures, successes);
+    if (
+      failures.length + successes.length + delays.length > 0 && message.sender !== "" &&
+      !message.isBounce
+    ) {
+      await this.#options.bounce(message, { failures, successes, delays });
+      if (delays.length > 0) await this.#options.spool.markWarned(message.id);
     }
     const random = this.#options.random ?? Math.random;
     await this.#options.spool.record(

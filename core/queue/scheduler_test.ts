@@ -9,8 +9,10 @@ import { DEFAULT_RETRY } from "./backoff.ts";
 import { ManualClock } from "./clock.ts";
 import {
   type Deliverer,
+  type Delay,
   type Failure,
   Scheduler,
+  type SchedulerOptions,
   type Success,
   wantsSuccessReport,
 } from "./scheduler.ts";
@@ -20,14 +22,17 @@ import { SqliteSpool } from "./sqlite_spool.ts";
 const MIN = 60_000;
 const DAY = 24 * 60 * MIN;
 
-async function setup(answer: (address: string, attempt: number) => Outcome["status"]) {
+async function setup(
+  answer: (address: string, attempt: number) => Outcome["status"],
+  extra: Partial<SchedulerOptions> = {},
+) {
   const runtime = await loadRuntime();
   const spool = new SqliteSpool(
     runtime.openDatabase(join(mkdtempSync(join(tmpdir(), "sched-")), "p.db")),
   );
   const clock = new ManualClock(0);
   const calls: { via: string; key: string; addresses: string[]; at: number }[] = [];
-  const bounces: { id: string; failures: Failure[]; successes: Success[] }[] = [];
+  const bounces: { id: string; failures: Failure[]; successes: Success[]; delays: Delay[] }[] = [];
   const tries = new Map<string, number>();
   const deliverer = (via: string): Deliverer => ({
     deliver(_message, recipients, route) {
@@ -63,11 +68,12 @@ async function setup(answer: (address: string, attempt: number) => Outcome["stat
         ? { via: "local", key: "" }
         : { via: "smtp", key: r.address.slice(r.address.indexOf("@") + 1) },
     deliverer: (via) => ({ local: deliverer("local"), smtp: deliverer("smtp") })[via],
-    bounce: (message: DueMessage, failures, successes) => {
-      bounces.push({ id: message.id, failures, successes });
+    bounce: (message: DueMessage, { failures, successes, delays }) => {
+      bounces.push({ id: message.id, failures, successes, delays });
       return Promise.resolve();
     },
     log: SILENT_LOGGER,
+    ...extra,
   });
   return { spool, clock, scheduler, calls, bounces };
 }
@@ -210,4 +216,22 @@ test("Scheduler reports NOTIFY=SUCCESS deliveries, unless the next hop took the 
     wantsSuccessReport(asked, { address: asked.address, status: "delivered", host: "mx" }),
     true,
   );
+});
+
+test("Scheduler sends one delay warning once the message is older than delay_warning", async () => {
+  const { spool, clock, scheduler, bounces } = await setup(() => "deferred", {
+    delayWarningMs: 60 * MIN,
+  });
+  await spool.put(message("M10", ["a@x.example"]));
+  for (let t = 0; t < 3 * 60 * MIN; t += 5 * MIN) {
+    await scheduler.drain();
+    clock.advance(5 * MIN);
+  }
+  assert.deepEqual(
+    bounces.map((b) => [b.id, b.delays.map((d) => d.recipient.address), b.failures.length]),
+    [
+      ["M10", ["a@x.example"], 0],
+    ],
+  );
+  assert.equal(spool.list()[0]?.recipients[0]?.state, "queued", "still being retried");
 });

@@ -48,6 +48,8 @@ export interface DueRecipient extends SpoolRecipient {
 /** A message leased for delivery, with its due recipients. */
 export interface DueMessage extends Omit<NewMessage, "recipients"> {
   recipients: DueRecipient[];
+  /** A delay warning was already sent for this message. */
+  warned: boolean;
 }
 
 /** A recipient that was delivered. */
@@ -113,6 +115,8 @@ export interface Spool {
     now: number,
     retryAt: (attempts: number) => number,
   ): Promise<void>;
+  /** Notes that the sender got a delay warning for this message. Resolves once durable. */
+  markWarned(id: string): Promise<void>;
   /** Returns leases left by a crashed run to the queue. Returns how many. */
   recover(): number;
   /** When the next recipient is due, or `undefined` if nothing waits. */

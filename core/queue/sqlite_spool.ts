@@ -21,7 +21,8 @@ const SCHEMA = [
     size INTEGER NOT NULL,
     received_at INTEGER NOT NULL,
     is_bounce INTEGER NOT NULL DEFAULT 0,
-    held INTEGER NOT NULL DEFAULT 0)`,
+    held INTEGER NOT NULL DEFAULT 0,
+    warned INTEGER NOT NULL DEFAULT 0)`,
   `CREATE TABLE IF NOT EXISTS spool_recipients (
     message_id TEXT NOT NULL REFERENCES spool_messages(id) ON DELETE CASCADE,
     address TEXT NOT NULL,
@@ -231,6 +232,12 @@ export class SqliteSpool implements Spool {
     this.#stmt.deleteMessage.run(id);
   }
 
+  markWarned(id: string): Promise<void> {
+    return this.#commit(() => {
+      this.#db.prepare(`UPDATE spool_messages SET warned = 1 WHERE id = ?`).run(id);
+    });
+  }
+
   recover(): number {
     return this.#stmt.recover.run().changes;
   }
@@ -304,5 +311,6 @@ function messageFromRow(row: Row): Omit<DueMessage, "recipients"> {
     data: row.data as Uint8Array,
     receivedAt: Number(row.received_at),
     isBounce: Number(row.is_bounce) === 1,
+    warned: Number(row.warned) === 1,
   };
 }
