@@ -30,7 +30,7 @@ export function dsnRecipient(failure: Failure, at: Date): DsnRecipient {
     address: recipient.address,
     ...(recipient.orcpt ? { orcpt: recipient.orcpt } : {}),
     action: "failed",
-    status: outcome.enhanced,
+    status: outcome.dsnStatus ?? outcome.enhanced,
     ...(outcome.host
       ? {
         remote: {

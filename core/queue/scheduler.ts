@@ -234,8 +234,10 @@ export class Scheduler {
           ? {
             ...o,
             status: "failed",
-            enhanced: "4.4.7",
-            text: `Message expired; last error: ${o.text}`,
+            // The report says 4.4.7 (RFC 3463: delivery time expired) and still
+            // quotes the remote's own last reply as the Diagnostic-Code.
+            dsnStatus: "4.4.7",
+            expired: true,
           }
           : o;
         log.event(result.status, {
@@ -243,9 +245,9 @@ export class Scheduler {
           to: result.address,
           ...(result.status === "delivered" ? { host: result.host } : {
             code: result.code,
-            status: result.enhanced,
+            status: result.dsnStatus ?? result.enhanced,
             host: result.host,
-            reason: result.text,
+            reason: result.expired ? `expired; last error: ${result.text}` : result.text,
           }),
         });
         return result;

@@ -8,8 +8,8 @@ import { loadRuntime } from "../runtime/runtime.ts";
 import { DEFAULT_RETRY } from "./backoff.ts";
 import { ManualClock } from "./clock.ts";
 import {
-  type Deliverer,
   type Delay,
+  type Deliverer,
   type Failure,
   Scheduler,
   type SchedulerOptions,
@@ -159,7 +159,9 @@ test("Scheduler gives up after five days and bounces as expired (4.4.7)", async 
   }
   assert.equal(spool.count(), 0);
   assert.equal(bounces.length, 1);
-  assert.equal(bounces[0]?.failures[0]?.outcome.enhanced, "4.4.7");
+  assert.equal(bounces[0]?.failures[0]?.outcome.dsnStatus, "4.4.7");
+  assert.equal(bounces[0]?.failures[0]?.outcome.expired, true);
+  assert.equal(bounces[0]?.failures[0]?.outcome.enhanced, "4.3.0", "the remote's own code is kept");
   const last = calls[calls.length - 1]?.at ?? 0;
   assert.ok(last >= 5 * DAY && last < 5 * DAY + 61 * MIN, `last attempt at ${last / DAY} days`);
   // 5, 10, 20, 40 minutes, then hourly: about 124 attempts in five days.

@@ -71,6 +71,10 @@ export interface UndeliveredOutcome {
   text: string;
   /** The remote host that answered, if any (DSN Remote-MTA). */
   host?: string;
+  /** The DSN Status when it differs from `enhanced` (4.4.7 for an expired message). */
+  dsnStatus?: string;
+  /** Failed because the message waited longer than the queue lifetime. */
+  expired?: boolean;
 }
 
 /** The result of one delivery attempt for one recipient. */
