@@ -9,6 +9,8 @@
 #   BENCH_HARAKA=1 bash scripts/bench.sh    # ... and Haraka in the same run
 #   SINK_ONLY=1 bash scripts/bench.sh       # only the smtp-sink half (harness check; Haraka too
 #                                           # when BENCH_HARAKA=1)
+#   MODE=relay bash scripts/bench.sh        # relay mode: Postino and a real Postfix each relay
+#                                           # smtp-source's mail to smtp-sink (see below)
 #
 # Environment:
 #   MSGS=2000        messages per run            SESSIONS=20    parallel sessions
@@ -17,6 +19,7 @@
 #   BENCH_FROM=a@localhost  BENCH_TO=user@localhost   KEEP=1 keeps the data dir under .bench/
 #   SCENARIOS="a b"  which scenarios to run, in order (e.g. "b a" to see order effects)
 #   BENCH_HARAKA=0   1 adds Haraka (needs node and npm)   HARAKA_VERSION=3.3.4 the npm version used
+#   MODE=local       local (below) or relay          BENCH_POSTFIX=1  0 leaves Postfix out of MODE=relay
 #
 # Scenarios: (a) many messages per connection (smtp-source -d), (b) one message per connection.
 # "accept msgs/s" is MSGS / wall time of smtp-source (Postino answers 250 only after the message is
@@ -30,7 +33,17 @@
 # (tmp, fsync, rename into new, fsync new/) before Haraka answers 250. "haraka" is its msgs/s,
 # "H new/" checks that its new/ holds every message sent so far, "P/H" is Postino's accept rate
 # over Haraka's, and "e2e/H" Postino's e2e rate over Haraka's (the goal: >= 2).
-# Exit status: non-zero when a run failed or a Maildir count is wrong.
+#
+# MODE=relay (scripts/bench/relay_mode.sh): one smtp-sink, which writes nothing and counts what it
+# receives (-c), is the remote. Postino runs from a config file with relay_networks = ["127.0.0.1/32"]
+# and relay_host = the sink; a real Postfix (scripts/bench/postfix_relay.sh: config, queue and data
+# directories in the run's temp dir, 127.0.0.1 only, relayhost = [127.0.0.1]:sink, no DNS, stopped by
+# the EXIT trap) does the same work in the same run. BENCH_TO defaults to user@remote.test. Per
+# scenario, in turn: smtp-source straight to the sink, to Postino, to Postfix; "accept" is MSGS / wall
+# time of smtp-source, "e2e" MSGS / (start of smtp-source until the sink had all MSGS messages, polled
+# every 50 ms, up to DRAIN_TIMEOUT); the table gives both and the ratios Postino/Postfix. Needs root
+# for Postfix (it runs its daemons as user postfix).
+# Exit status: non-zero when a run failed or a Maildir (or, in relay mode, sink) count is wrong.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,8 +56,16 @@ SIZE="${SIZE:-10240}"
 RUN_TIMEOUT="${RUN_TIMEOUT:-120}"
 DRAIN_TIMEOUT="${DRAIN_TIMEOUT:-120}"
 RUNTIME="${RUNTIME:-deno}"
+MODE="${MODE:-local}"
+case "$MODE" in
+  local) TO="${BENCH_TO:-user@localhost}" ;;
+  relay) TO="${BENCH_TO:-user@remote.test}" ;;
+  *)
+    echo "bench: MODE must be local or relay" >&2
+    exit 2
+    ;;
+esac
 FROM="${BENCH_FROM:-a@localhost}"
-TO="${BENCH_TO:-user@localhost}"
 SINK_ONLY="${SINK_ONLY:-0}"
 BENCH_HARAKA="${BENCH_HARAKA:-0}"
 HARAKA_VERSION="${HARAKA_VERSION:-3.3.4}"
@@ -83,6 +104,10 @@ pids=()
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
   local pid
+  # MODE=relay: stop the Postfix master before its directories go.
+  if declare -F postfix_relay_stop >/dev/null; then
+    postfix_relay_stop || true
+  fi
   for pid in "${pids[@]}"; do
     kill "$pid" 2>/dev/null || true
   done
@@ -168,6 +193,12 @@ rate() { awk -v n="$MSGS" -v s="$1" 'BEGIN { if (s > 0) printf "%.0f", n / s; el
 
 # speedup A_SECONDS B_SECONDS: how many times faster A was than B (B / A), or "-".
 speedup() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", b / a; else print "-" }'; }
+
+if [[ "$MODE" == relay ]]; then
+  # shellcheck source=scripts/bench/relay_mode.sh
+  source scripts/bench/relay_mode.sh
+  exit "$status"
+fi
 
 # --- smtp-sink ---------------------------------------------------------------------------------
 SINK_PORT="$(free_port)"
