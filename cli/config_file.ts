@@ -49,6 +49,10 @@ export interface ServeFlags {
   plugin?: string[];
   verbose?: boolean;
   "relay-network"?: string[];
+  submission?: string[];
+  "tls-listen"?: string[];
+  "tls-cert"?: string;
+  "tls-key"?: string;
   "relay-host"?: string;
   "dns-server"?: string;
 }
@@ -74,6 +78,10 @@ export function mergeFlags(file: RawConfig, flags: ServeFlags): RawConfig {
   if (flags.plugin) merged.plugins = flags.plugin;
   if (flags.verbose) merged.verbose = true;
   if (flags["relay-network"]) merged.relay_networks = flags["relay-network"];
+  if (flags.submission) merged.submission = flags.submission;
+  if (flags["tls-listen"]) merged.tls_listen = flags["tls-listen"];
+  if (flags["tls-cert"] !== undefined) merged.tls_cert = flags["tls-cert"];
+  if (flags["tls-key"] !== undefined) merged.tls_key = flags["tls-key"];
   if (flags["relay-host"] !== undefined) merged.relay_host = flags["relay-host"];
   if (flags["dns-server"] !== undefined) merged.dns_server = flags["dns-server"];
   return merged;

@@ -4,12 +4,13 @@
  *
  * @module
  */
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { type Config, type RawConfig, validateConfig } from "../core/config.ts";
 import { DECISIONS, type PluginHost } from "../core/hooks/host.ts";
+import { AuthLimiter } from "../core/auth/limiter.ts";
 import { HookRunner } from "../core/hooks/runner.ts";
 import { createLogger, type Logger } from "../core/log.ts";
 import { SYSTEM_CLOCK } from "../core/queue/clock.ts";
@@ -34,6 +35,10 @@ Options:
   --max-message-size BYTES  largest message accepted (default 10485760)
   --plugin NAME|FILE        plugin to run before the built-ins (repeatable)
   --relay-network CIDR      clients allowed to relay (repeatable; default none)
+  --submission HOST:PORT    submission listener: STARTTLS, then AUTH before MAIL (repeatable)
+  --tls-listen HOST:PORT    implicit-TLS submission listener, e.g. port 465 (repeatable)
+  --tls-cert FILE           PEM certificate chain for STARTTLS and implicit TLS
+  --tls-key FILE            PEM private key
   --relay-host HOST:PORT    send all non-local mail through this smart host
   --dns-server HOST:PORT    DNS server for MX lookups (default: the system's)
   --verbose                 log the SMTP protocol trace (AUTH redacted)
@@ -49,6 +54,10 @@ export const SERVE_OPTIONS = {
   "max-message-size": { type: "string" },
   plugin: { type: "string", multiple: true },
   "relay-network": { type: "string", multiple: true },
+  submission: { type: "string", multiple: true },
+  "tls-listen": { type: "string", multiple: true },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
   "relay-host": { type: "string" },
   "dns-server": { type: "string" },
   verbose: { type: "boolean" },
@@ -83,6 +92,7 @@ async function buildSetup(
   directory: Directory,
   delivery: { spool: Spool; scheduler: Scheduler },
   log: Logger,
+  limiter: AuthLimiter,
 ): Promise<ServerSetup> {
   const local = new Set(config.domains);
   const isLocalDomain = (domain: string) => local.has(domain.toLowerCase());
@@ -111,8 +121,18 @@ async function buildSetup(
       now: () => SYSTEM_CLOCK.now(),
     },
     relayNetworks: config.relayNetworks,
+    senderLoginCheck: config.senderLoginCheck,
   });
-  return { config, runner: new HookRunner(plugins, { timeoutMs: config.hookTimeoutMs, log }) };
+  // Certificates are read here, so SIGHUP picks up renewed ones (RFC 3207 sessions keep theirs).
+  const tls = config.tls
+    ? { cert: await readFile(config.tls.cert, "utf8"), key: await readFile(config.tls.key, "utf8") }
+    : undefined;
+  return {
+    config,
+    runner: new HookRunner(plugins, { timeoutMs: config.hookTimeoutMs, log }),
+    tls,
+    auth: { verify: (user, password) => directory.verifyPassword(user, password), limiter },
+  };
 }
 
 /** Runs the server until SIGTERM/SIGINT. Resolves with the exit code. */
@@ -137,7 +157,9 @@ export async function runServe(runtime: Runtime, args: string[]): Promise<number
     log,
     clock: SYSTEM_CLOCK,
   });
-  let setup = await buildSetup(config, directory, delivery, log);
+  // One limiter for the life of the process: a reload must not forgive guessers.
+  const limiter = new AuthLimiter({ now: () => Date.now() });
+  let setup = await buildSetup(config, directory, delivery, log, limiter);
   const server = new Server(runtime, log, setup);
 
   // The handlers go in before the "listening" line: a signal sent as soon as
@@ -145,7 +167,7 @@ export async function runServe(runtime: Runtime, args: string[]): Promise<number
   runtime.onSignal("SIGHUP", async () => {
     try {
       const next = await loadConfig(file, flags);
-      const nextSetup = await buildSetup(next, directory, delivery, log);
+      const nextSetup = await buildSetup(next, directory, delivery, log, limiter);
       // Live sessions keep the chain they started with; new ones get this one.
       setup = nextSetup;
       server.update(nextSetup);

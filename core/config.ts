@@ -18,12 +18,30 @@ export interface PluginSpec {
   options: Record<string, unknown>;
 }
 
+/** One listening socket and what it is for. */
+export interface ListenerSpec {
+  hostname: string;
+  port: number;
+  /** `submission` (RFC 6409) requires AUTH before MAIL. */
+  kind: "smtp" | "submission";
+  /** TLS from the first byte (RFC 8314), instead of STARTTLS. */
+  implicitTls: boolean;
+  /** The peer is a proxy that sends a PROXY protocol header first. */
+  proxy: boolean;
+}
+
 /** The validated configuration. */
 export interface Config {
   hostname: string;
   /** Local domains, lower-cased; the first is the primary one. */
   domains: string[];
   listen: { hostname: string; port: number }[];
+  /** Every listener: `listen` (port 25 style), `submission` and `tls_listen`. */
+  listeners: ListenerSpec[];
+  /** Certificate and key files for STARTTLS and implicit TLS. */
+  tls: { cert: string; key: string } | undefined;
+  /** Authenticated senders may only use their own addresses and aliases (553 5.7.1). */
+  senderLoginCheck: boolean;
   dataDir: string;
   maxMessageSize: number;
   maxRecipients: number;
@@ -63,6 +81,15 @@ export interface Config {
 export const DEFAULTS: Readonly<Omit<Config, "hostname">> = {
   domains: ["localhost"],
   listen: [{ hostname: "127.0.0.1", port: 2525 }],
+  listeners: [{
+    hostname: "127.0.0.1",
+    port: 2525,
+    kind: "smtp",
+    implicitTls: false,
+    proxy: false,
+  }],
+  tls: undefined,
+  senderLoginCheck: true,
   dataDir: "./data",
   maxMessageSize: 10 * 1024 * 1024,
   // RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted.
@@ -105,6 +132,13 @@ const KEYS: Record<string, string> = {
   hostname: "string",
   domains: "string[]",
   listen: "string[]",
+  submission: "string[]",
+  tls_listen: "string[]",
+  proxy_listen: "string[]",
+  tls_cert: "string",
+  tls_key: "string",
+  tls: "table",
+  sender_login_check: "boolean",
   data_dir: "string",
   max_message_size: "integer",
   max_recipients: "integer",
@@ -190,7 +224,64 @@ export function validateConfig(raw: RawConfig, source: string): Config {
         throw new ConfigError(source, "listen", (error as Error).message);
       }
     });
-  if (listen.length === 0) throw new ConfigError(source, "listen", "needs at least one address");
+  const addresses = (key: string) =>
+    ((raw[key] as string[] | undefined) ?? []).map((text) => {
+      try {
+        return parseHostPort(text);
+      } catch (error) {
+        throw new ConfigError(source, key, (error as Error).message);
+      }
+    });
+  const tlsTable = (raw.tls as Record<string, unknown> | undefined) ?? {};
+  for (const [key, value] of Object.entries(tlsTable)) {
+    if (key !== "cert" && key !== "key") {
+      throw new ConfigError(source, `tls.${key}`, "unknown setting");
+    }
+    if (typeof value !== "string") {
+      throw new ConfigError(source, `tls.${key}`, "must be a file path");
+    }
+  }
+  const cert = (raw.tls_cert as string | undefined) ?? (tlsTable.cert as string | undefined);
+  const key = (raw.tls_key as string | undefined) ?? (tlsTable.key as string | undefined);
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new ConfigError(
+      source,
+      cert === undefined ? "tls_cert" : "tls_key",
+      "TLS needs both a certificate and a key",
+    );
+  }
+  const tls = cert !== undefined && key !== undefined ? { cert, key } : undefined;
+  const proxied = new Set(addresses("proxy_listen").map((a) => `${a.hostname}:${a.port}`));
+  const listeners: ListenerSpec[] = [
+    ...listen.map((a) => ({ ...a, kind: "smtp" as const, implicitTls: false })),
+    ...addresses("submission").map((a) => ({
+      ...a,
+      kind: "submission" as const,
+      implicitTls: false,
+    })),
+    ...addresses("tls_listen").map((a) => ({
+      ...a,
+      kind: "submission" as const,
+      implicitTls: true,
+    })),
+  ].map((l) => ({ ...l, proxy: proxied.delete(`${l.hostname}:${l.port}`) }));
+  if (proxied.size > 0) {
+    throw new ConfigError(
+      source,
+      "proxy_listen",
+      `${[...proxied].join(", ")} is not one of the listeners`,
+    );
+  }
+  if (!tls && listeners.some((l) => l.kind === "submission")) {
+    throw new ConfigError(
+      source,
+      "submission",
+      "submission and tls_listen need tls_cert and tls_key (AUTH needs TLS)",
+    );
+  }
+  if (listen.length === 0 && listeners.length === 0) {
+    throw new ConfigError(source, "listen", "needs at least one address");
+  }
   const bareLf = (raw.bare_lf as string | undefined) ?? DEFAULTS.bareLf;
   if (bareLf !== "reject" && bareLf !== "normalize") {
     throw new ConfigError(source, "bare_lf", 'must be "reject" or "normalize"');
@@ -238,6 +329,9 @@ export function validateConfig(raw: RawConfig, source: string): Config {
     hostname,
     domains: [...new Set(domains)],
     listen,
+    listeners,
+    tls,
+    senderLoginCheck: (raw.sender_login_check as boolean | undefined) ?? true,
     dataDir: (raw.data_dir as string | undefined) ?? DEFAULTS.dataDir,
     maxMessageSize: positive(
       source,

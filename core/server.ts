@@ -6,25 +6,40 @@
  *
  * @module
  */
-import type { Config } from "./config.ts";
+import type { Config, ListenerSpec } from "./config.ts";
 import type { HookRunner } from "./hooks/runner.ts";
 import type { Logger } from "./log.ts";
 import { newQueueId } from "./queue/queue_id.ts";
-import type { Conn, Endpoint, Listener } from "./runtime/conn.ts";
+import type { Conn, Endpoint, Listener, TlsServerOptions } from "./runtime/conn.ts";
+import { readProxyHeader } from "./smtp/proxy_reader.ts";
 import type { Runtime } from "./runtime/runtime.ts";
 import { formatReply, reply } from "./smtp/reply.ts";
-import { Session, type SessionSettings } from "./smtp/session.ts";
+import { type AuthBackend, Session, type SessionSettings } from "./smtp/session.ts";
 
 /** One configuration generation: settings plus the plugin chain. */
 export interface ServerSetup {
   config: Config;
   runner: HookRunner;
+  /** The certificate and key in use (re-read on reload). */
+  tls?: TlsServerOptions | undefined;
+  auth?: AuthBackend | undefined;
 }
 
-/** Turns a config into the settings a session reads. */
-export function sessionSettings(config: Config): SessionSettings {
+/** How long a client may take to finish a PROXY header or an implicit TLS handshake. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** Turns a config into the settings a session on `listener` reads. */
+export function sessionSettings(
+  config: Config,
+  listener?: ListenerSpec,
+  extras: { tls?: TlsServerOptions | undefined; auth?: AuthBackend | undefined } = {},
+): SessionSettings {
   const local = new Set(config.domains);
+  const tls = extras.tls;
   return {
+    ...(tls ? { tls: () => tls } : {}),
+    ...(extras.auth ? { auth: extras.auth } : {}),
+    requireAuth: listener?.kind === "submission",
     hostname: config.hostname,
     primaryDomain: config.domains[0] ?? config.hostname,
     isLocalDomain: (domain) => local.has(domain.toLowerCase()),
@@ -41,7 +56,6 @@ export class Server {
   #runtime: Runtime;
   #log: Logger;
   #setup: ServerSetup;
-  #settings: SessionSettings;
   #listeners: Listener[] = [];
   #live = new Map<Session, Conn>();
   #perIp = new Map<string, number>();
@@ -54,7 +68,6 @@ export class Server {
     this.#runtime = runtime;
     this.#log = log;
     this.#setup = setup;
-    this.#settings = sessionSettings(setup.config);
   }
 
   /** Number of live sessions. */
@@ -69,8 +82,8 @@ export class Server {
 
   /** Binds every configured listener. */
   async start(): Promise<Endpoint[]> {
-    for (const address of this.#setup.config.listen) {
-      const listener = await this.#runtime.listen(address, (conn) => this.#accept(conn));
+    for (const spec of this.#setup.config.listeners) {
+      const listener = await this.#runtime.listen(spec, (conn) => void this.#accept(conn, spec));
       this.#listeners.push(listener);
       this.#log.event("listening", { address: listener.local.address, port: listener.local.port });
     }
@@ -80,7 +93,6 @@ export class Server {
   /** Uses a new configuration for connections accepted from now on. */
   update(setup: ServerSetup): void {
     this.#setup = setup;
-    this.#settings = sessionSettings(setup.config);
   }
 
   /**
@@ -103,9 +115,48 @@ export class Server {
     for (const conn of this.#live.values()) conn.close();
   }
 
-  #accept(conn: Conn): void {
-    const config = this.#setup.config;
-    const ip = conn.remote.address;
+  /** Reads the PROXY header and does the implicit TLS handshake, if the listener wants them. */
+  async #prepare(
+    conn: Conn,
+    spec: ListenerSpec,
+  ): Promise<{ conn: Conn; remote: Endpoint; initial?: Uint8Array } | undefined> {
+    let remote = conn.remote;
+    let initial: Uint8Array | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("handshake timeout")), HANDSHAKE_TIMEOUT_MS);
+    });
+    try {
+      if (spec.proxy) {
+        const header = await Promise.race([readProxyHeader(conn), deadline]);
+        if (header.kind !== "ok") throw new Error(`bad PROXY header: ${header.reason}`);
+        if (header.source) remote = header.source;
+        if (header.rest.byteLength > 0) initial = header.rest;
+      }
+      if (spec.implicitTls) {
+        const tls = this.#setup.tls;
+        if (!tls) throw new Error("no certificate for implicit TLS");
+        conn = await Promise.race([conn.startTls(tls), deadline]);
+      }
+      return { conn, remote, ...(initial ? { initial } : {}) };
+    } catch (error) {
+      this.#log.event("reject", { ip: remote.address, stage: "handshake", reason: String(error) });
+      conn.close();
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #accept(raw: Conn, spec: ListenerSpec): Promise<void> {
+    const prepared = spec.proxy || spec.implicitTls
+      ? await this.#prepare(raw, spec)
+      : { conn: raw, remote: raw.remote };
+    if (!prepared) return;
+    const { conn, remote } = prepared;
+    const setup = this.#setup;
+    const config = setup.config;
+    const ip = remote.address;
     const fromIp = this.#perIp.get(ip) ?? 0;
     const refusal = this.#stopping
       ? reply(421, "4.3.2", `${config.hostname} Service shutting down`)
@@ -125,19 +176,25 @@ export class Server {
       conn,
       connection: {
         id,
-        remote: conn.remote,
+        remote,
         local: conn.local,
         helo: undefined,
-        tls: undefined,
+        tls: spec.implicitTls ? conn.tlsInfo ?? { version: "TLS", cipher: "unknown" } : undefined,
         user: undefined,
       },
-      runner: this.#setup.runner,
-      settings: this.#settings,
+      ...(prepared.initial ? { initial: prepared.initial } : {}),
+      runner: setup.runner,
+      settings: sessionSettings(config, spec, { tls: setup.tls, auth: setup.auth }),
       log: this.#log,
       newQueueId: () => newQueueId(),
     });
     this.#live.set(session, conn);
-    this.#log.event("connect", { conn: id, ip, port: conn.remote.port });
+    this.#log.event("connect", {
+      conn: id,
+      ip,
+      port: remote.port,
+      listener: `${spec.hostname}:${spec.port}`,
+    });
     session.run().finally(() => {
       this.#live.delete(session);
       const left = (this.#perIp.get(ip) ?? 1) - 1;

@@ -1,6 +1,6 @@
 /**
  * Builds the plugin chain: the configured plugins first, in order, then the
- * built-in acceptors (`rcpt_local`, `relay`, `spool`) that are not already
+ * built-ins (`sender_login`, `rcpt_local`, `relay`, `spool`) that are not already
  * listed. A custom policy plugin can therefore refuse anything.
  *
  * @module
@@ -11,6 +11,7 @@ import type { Plugin } from "../core/hooks/plugin.ts";
 import { importPluginFile, isPluginPath } from "./loader.ts";
 import { rcptLocal } from "./rcpt_local.ts";
 import { relay } from "./relay.ts";
+import { senderLogin } from "./sender_login.ts";
 import { spool, type SpoolPluginOptions } from "./spool.ts";
 
 /** Server-side objects built-in plugins need beyond the host API. */
@@ -18,6 +19,8 @@ export interface BuiltinDeps {
   spool: Omit<SpoolPluginOptions, "directory" | "isLocalDomain">;
   /** Trusted client networks for `relay`. */
   relayNetworks: readonly string[];
+  /** Whether the default chain checks authenticated senders (`sender_login`). */
+  senderLoginCheck?: boolean;
 }
 
 type Builtin = (host: PluginHost, deps: BuiltinDeps) => Plugin;
@@ -26,6 +29,7 @@ type Builtin = (host: PluginHost, deps: BuiltinDeps) => Plugin;
 export const BUILTINS: Readonly<Record<string, Builtin>> = {
   rcpt_local: (host) =>
     rcptLocal({ directory: host.directory, isLocalDomain: (d) => host.isLocalDomain(d) }),
+  sender_login: (host) => senderLogin({ directory: host.directory }),
   relay: (host, deps) =>
     relay({ isLocalDomain: (d) => host.isLocalDomain(d), networks: deps.relayNetworks }),
   spool: (host, deps) =>
@@ -37,7 +41,7 @@ export const BUILTINS: Readonly<Record<string, Builtin>> = {
 };
 
 /** The acceptors that end every chain. */
-export const DEFAULT_CHAIN = ["rcpt_local", "relay", "spool"];
+export const DEFAULT_CHAIN = ["sender_login", "rcpt_local", "relay", "spool"];
 
 /** Loads every plugin of the chain; throws naming the first bad one. */
 export async function buildChain(
@@ -48,7 +52,11 @@ export async function buildChain(
   const listed = new Set(specs.map((s) => s.name));
   const all = [
     ...specs,
-    ...DEFAULT_CHAIN.filter((name) => !listed.has(name)).map((name) => ({ name, options: {} })),
+    ...DEFAULT_CHAIN
+      .filter((name) =>
+        !listed.has(name) && (name !== "sender_login" || deps.senderLoginCheck !== false)
+      )
+      .map((name) => ({ name, options: {} })),
   ];
   const chain: Plugin[] = [];
   for (const spec of all) {

@@ -15,6 +15,7 @@
  */
 import type { Endpoint } from "../runtime/conn.ts";
 import type { Mailbox } from "../smtp/address.ts";
+import type { Credentials } from "../smtp/auth_exchange.ts";
 import type { Message } from "../smtp/message.ts";
 import type { MailParams, RcptParams } from "../smtp/params.ts";
 import type { Deliverer, Failure } from "../queue/scheduler.ts";
@@ -108,6 +109,11 @@ export interface Plugin<S = unknown> {
   vrfy?(ctx: HookContext<S>, argument: string): HookResult | Promise<HookResult>;
   expn?(ctx: HookContext<S>, argument: string): HookResult | Promise<HookResult>;
   turn?(ctx: HookContext<S>): HookResult | Promise<HookResult>;
+  /**
+   * Checks AUTH credentials (RFC 4954). `accept` logs the user in, `reject`
+   * answers 535, `tempfail` 454; with no decision the local user store decides.
+   */
+  auth?(ctx: HookContext<S>, credentials: Credentials): HookResult | Promise<HookResult>;
   unknown_command?(
     ctx: HookContext<S>,
     command: { verb: string; argument: string },

@@ -22,10 +22,14 @@ export const HELP_TEXT: Readonly<Record<string, string>> = {
   SEND: "SEND FROM:<address>: deliver to the user's terminal",
   SOML: "SOML FROM:<address>: deliver to the terminal, or else the mailbox",
   SAML: "SAML FROM:<address>: deliver to the terminal and the mailbox",
+  STARTTLS: "STARTTLS: switch to TLS (RFC 3207)",
+  AUTH: "AUTH <PLAIN|LOGIN> [initial-response]: log in (over TLS only)",
 };
 
 /** The EHLO keywords (RFC 5321 §4.1.1.1) for a server with these settings. */
-export function ehloKeywords(options: { maxMessageSize: number }): string[] {
+export function ehloKeywords(
+  options: { maxMessageSize: number; starttls?: boolean; auth?: boolean },
+): string[] {
   return [
     "PIPELINING",
     `SIZE ${options.maxMessageSize}`,
@@ -34,6 +38,8 @@ export function ehloKeywords(options: { maxMessageSize: number }): string[] {
     "ENHANCEDSTATUSCODES",
     "CHUNKING",
     "DSN",
+    ...(options.starttls ? ["STARTTLS"] : []),
+    ...(options.auth ? ["AUTH PLAIN LOGIN"] : []),
     "HELP",
   ];
 }

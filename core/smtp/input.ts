@@ -33,6 +33,8 @@ export interface InputOptions {
   beforeWait: () => Promise<void>;
   /** Milliseconds without data before {@linkcode IdleTimeout}. */
   idleTimeoutMs: number;
+  /** Bytes already received (after a PROXY header, say). */
+  initial?: Uint8Array;
 }
 
 const LF = 10;
@@ -46,6 +48,7 @@ export class Input {
 
   constructor(options: InputOptions) {
     this.#options = options;
+    if (options.initial) this.#buf = options.initial;
   }
 
   /** Bytes received but not yet consumed. */

@@ -10,8 +10,10 @@ import type { Connection, Transaction, TransactionMode } from "../hooks/plugin.t
 import type { HookArgs, HookRunner, HookScope } from "../hooks/runner.ts";
 import type { HookName } from "../hooks/plugin.ts";
 import { type Logger, redactAuth } from "../log.ts";
-import type { Conn } from "../runtime/conn.ts";
+import type { Conn, TlsServerOptions } from "../runtime/conn.ts";
 import { type BareLfPolicy, readDotData } from "./data_reader.ts";
+import type { AuthLimiter } from "../auth/limiter.ts";
+import { MECHANISMS, readCredentials } from "./auth_exchange.ts";
 import { checkMail, checkRcpt, type EnvelopeRules } from "./envelope.ts";
 import { ehloKeywords, HELP_TEXT } from "./help.ts";
 import { ClientGone, IdleTimeout, Input } from "./input.ts";
@@ -34,6 +36,18 @@ export interface SessionSettings {
   maxErrors: number;
   idleTimeoutMs: number;
   bareLf: BareLfPolicy;
+  /** The certificate for STARTTLS; STARTTLS is not offered without one. */
+  tls?: () => TlsServerOptions | undefined;
+  /** Checks passwords and limits guessing; AUTH is not offered without it. */
+  auth?: AuthBackend;
+  /** Submission (RFC 6409): MAIL needs AUTH first (530 5.7.0). */
+  requireAuth?: boolean;
+}
+
+/** What AUTH checks against when no plugin decides. */
+export interface AuthBackend {
+  verify(username: string, password: string): Promise<boolean>;
+  limiter: AuthLimiter;
 }
 
 /** Everything a session needs from the server. */
@@ -45,12 +59,16 @@ export interface SessionOptions {
   log: Logger;
   /** Makes a queue id for a new transaction. */
   newQueueId(): string;
+  /** Bytes the client sent before the session started (after a PROXY header). */
+  initial?: Uint8Array;
 }
 
 /** RFC 5321 §4.5.3.1.4: 512 octets for a command line, CRLF included. */
 const MAX_COMMAND_LINE = 512;
 /** RFC 5321 §4.5.3.1.6: 1000 octets for a text line, CRLF included. */
 const MAX_TEXT_LINE = 1000;
+/** RFC 4954 §4: a SASL response line may be up to 12288 octets. */
+const MAX_AUTH_LINE = 12288;
 
 type Handler = (session: Session, argument: string, verb: string) => Promise<void>;
 interface Verb {
@@ -86,6 +104,8 @@ const VERBS: Readonly<Record<string, Verb>> = {
   VRFY: { states: ANY, handler: (s, a) => s.vrfy(a) },
   EXPN: { states: ANY, handler: (s, a) => s.expn(a) },
   TURN: { states: ["greeted"], handler: (s, a) => s.turn(a), outOfSequence: "" },
+  STARTTLS: { states: ["ready", "greeted"], handler: (s, a) => s.starttls(a) },
+  AUTH: { states: ["greeted"], handler: (s, a) => s.auth(a), outOfSequence: "" },
 };
 
 /** One client connection from greeting to close. */
@@ -121,6 +141,7 @@ export class Session {
       read: () => this.#conn.read(),
       beforeWait: () => this.#out.flush(),
       idleTimeoutMs: options.settings.idleTimeoutMs,
+      ...(options.initial ? { initial: options.initial } : {}),
     });
   }
 
@@ -322,7 +343,16 @@ export class Session {
       `${this.#settings.hostname} Hello ${argument} [${this.connection.remote.address}]`;
     if (verb === "HELO") return this.send(reply(250, "", this.#settings.hostname));
     // EHLO keywords carry no enhanced code (RFC 2034 §3).
-    this.send(reply(250, "", [greeting, ...ehloKeywords(this.#settings)]));
+    this.send(reply(250, "", [
+      greeting,
+      ...ehloKeywords({
+        maxMessageSize: this.#settings.maxMessageSize,
+        starttls: this.connection.tls === undefined && this.#settings.tls?.() !== undefined,
+        // RFC 4954 §4 and our policy: passwords only ever travel encrypted.
+        auth: this.connection.tls !== undefined && this.#settings.auth !== undefined &&
+          this.connection.user === undefined,
+      }),
+    ]));
   }
 
   #rules(): EnvelopeRules {
@@ -331,6 +361,9 @@ export class Session {
 
   /** MAIL, and RFC 821's SEND, SOML and SAML, which open a transaction too. */
   async mail(mode: TransactionMode, argument: string): Promise<void> {
+    if (this.#settings.requireAuth && this.connection.user === undefined) {
+      return this.#error(530, "5.7.0", "Authentication required");
+    }
     const { sender, params } = checkMail(mode, argument, this.#rules());
     this.#transaction = { id: this.#newQueueId(), mode, sender, params, recipients: [] };
     const decision = await this.#hook("mail", sender, params);
@@ -541,6 +574,10 @@ export class Session {
         return this.#runner.has("expn");
       case "TURN":
         return this.#runner.has("turn");
+      case "STARTTLS":
+        return this.connection.tls === undefined && this.#settings.tls?.() !== undefined;
+      case "AUTH":
+        return this.connection.tls !== undefined && this.#settings.auth !== undefined;
       case "SEND":
       case "SOML":
       case "SAML":
@@ -585,6 +622,98 @@ export class Session {
       reply(250, "2.0.0", "Ok"),
       () => this.#error(502, "5.5.1", "TURN not implemented"),
     );
+  }
+
+  /** STARTTLS (RFC 3207). */
+  async starttls(argument: string): Promise<void> {
+    const tls = this.#settings.tls?.();
+    if (!tls || this.connection.tls) return this.#error(502, "5.5.1", "STARTTLS not available");
+    if (argument !== "") return this.#error(501, "5.5.4", "STARTTLS takes no arguments");
+    this.send(reply(220, "2.0.0", "Ready to start TLS"));
+    await this.#out.flush();
+    // CVE-2011-0411: anything pipelined after STARTTLS is plaintext an attacker
+    // could have injected; it must never be read as a command.
+    this.#input.discard();
+    let secure: Conn;
+    try {
+      secure = await this.#conn.startTls(tls);
+    } catch (error) {
+      this.#log.event("tls_failed", { conn: this.connection.id, error: String(error) });
+      throw new ClientGone();
+    }
+    this.#conn = secure;
+    this.#input.setReader(() => secure.read());
+    this.#out.setConn(secure);
+    this.connection.tls = secure.tlsInfo ?? { version: "TLS", cipher: "unknown" };
+    // RFC 3207 §4.2: forget everything learnt before, the client must EHLO again.
+    await this.#resetTransaction();
+    this.connection.helo = undefined;
+    this.#esmtp = false;
+    this.#to("ready");
+    this.#log.event("tls", { conn: this.connection.id, ...this.connection.tls });
+  }
+
+  /** AUTH (RFC 4954) with PLAIN or LOGIN, over TLS only. */
+  async auth(argument: string): Promise<void> {
+    const backend = this.#settings.auth;
+    if (!backend) return this.#error(502, "5.5.1", "AUTH not available");
+    if (this.connection.user !== undefined) {
+      return this.#error(503, "5.5.1", "Already authenticated");
+    }
+    if (!this.connection.tls) {
+      return this.#error(
+        538,
+        "5.7.11",
+        "Encryption required for requested authentication mechanism",
+      );
+    }
+    const [name = "", initial, extra] = argument.split(" ");
+    const mechanism = MECHANISMS.find((m) => m === name.toUpperCase());
+    if (!mechanism || extra !== undefined) {
+      return this.#error(504, "5.5.4", "Unrecognized authentication type");
+    }
+    const ip = this.connection.remote.address;
+    if (backend.limiter.blocked(ip).blocked) return this.#tooManyFailures();
+    const attempt = await readCredentials(mechanism, initial, {
+      send: (r) => this.send(r),
+      readLine: async () => {
+        const line = await this.#input.readLine(MAX_AUTH_LINE);
+        if (this.#log.tracing && line) this.#log.trace(this.connection.id, "<", "****");
+        return line === null ? null : line.tooLong ? "" : new TextDecoder().decode(line.line);
+      },
+    });
+    if (attempt.kind === "gone") throw new ClientGone();
+    if (attempt.kind === "cancelled") return this.#error(501, "5.7.0", "Authentication cancelled");
+    if (attempt.kind === "malformed") return this.#error(501, "5.5.2", "Cannot decode response");
+    const { credentials } = attempt;
+    const account = credentials.username;
+    if (backend.limiter.blocked(ip, account).blocked) return this.#tooManyFailures();
+    const decision = await this.#hook("auth", credentials);
+    if (decision?.kind === "tempfail") {
+      return this.#error(454, "4.7.0", "Temporary authentication failure");
+    }
+    const proxyLogin = credentials.authzid !== "" && credentials.authzid !== account;
+    const ok = !proxyLogin &&
+      (decision ? decision.kind === "accept" : await backend.verify(account, credentials.password));
+    if (ok) {
+      backend.limiter.success(ip, account);
+      this.connection.user = account.toLowerCase();
+      this.#log.event("auth", { conn: this.connection.id, user: this.connection.user, mechanism });
+      return this.send(reply(235, "2.7.0", "Authentication successful"));
+    }
+    const { delayMs, nowBlocked } = backend.limiter.failure(ip, account);
+    this.#log.event("auth_failed", { conn: this.connection.id, ip, user: account, mechanism });
+    // Growing delays slow guessing down; the reply waits, the server does not.
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+    if (nowBlocked) return this.#tooManyFailures();
+    this.#error(535, "5.7.8", "Authentication credentials invalid");
+  }
+
+  #tooManyFailures(): void {
+    this.send(
+      reply(421, "4.7.0", `${this.#settings.hostname} Too many failed logins, try again later`),
+    );
+    this.#to("closed");
   }
 
   async #close(): Promise<void> {
