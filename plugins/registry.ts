@@ -8,6 +8,8 @@
 import type { PluginSpec } from "../core/config.ts";
 import type { PluginHost } from "../core/hooks/host.ts";
 import type { Plugin } from "../core/hooks/plugin.ts";
+import { dnsblFromHost } from "./dnsbl.ts";
+import { heloCheckFromHost } from "./helo_check.ts";
 import { importPluginFile, isPluginPath } from "./loader.ts";
 import { rcptLocal } from "./rcpt_local.ts";
 import { relay } from "./relay.ts";
@@ -27,6 +29,8 @@ type Builtin = (host: PluginHost, deps: BuiltinDeps) => Plugin;
 
 /** Built-in plugins by name. */
 export const BUILTINS: Readonly<Record<string, Builtin>> = {
+  dnsbl: (host) => dnsblFromHost(host),
+  helo_check: (host) => heloCheckFromHost(host),
   rcpt_local: (host) =>
     rcptLocal({ directory: host.directory, isLocalDomain: (d) => host.isLocalDomain(d) }),
   sender_login: (host) => senderLogin({ directory: host.directory }),
