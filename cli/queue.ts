@@ -8,7 +8,7 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { parseSubcommand, type SubcommandSpec, type Values } from "./subcommands.ts";
 import type { QueueListing } from "../core/queue/spool.ts";
 import { SqliteSpool } from "../core/queue/sqlite_spool.ts";
 import type { Runtime } from "../core/runtime/runtime.ts";
@@ -39,11 +39,6 @@ export function openDatabaseAt(runtime: Runtime, dataDir: string): Promise<Datab
   return Promise.resolve(runtime.openDatabase(path));
 }
 
-const DEFAULT_DATA_DIR = "./data";
-
-type Options = NonNullable<ParseArgsConfig["options"]>;
-type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
-
 interface Context {
   readonly args: string[];
   readonly values: Values;
@@ -53,10 +48,7 @@ interface Context {
 }
 
 /** One subcommand, shaped like those of `cli/users.ts`. */
-interface Subcommand {
-  readonly usage: string;
-  readonly options?: Options;
-  readonly args: readonly [min: number, max: number];
+interface Subcommand extends SubcommandSpec {
   /** Returns an exit code, or a message for a failure (exit code 1). */
   run(context: Context): number | string;
 }
@@ -201,14 +193,7 @@ const COMMANDS: Record<string, Subcommand> = {
   },
 };
 
-function printUsage(out: (line: string) => void): void {
-  out("Usage:");
-  for (const command of Object.values(COMMANDS)) out(`  postino ${command.usage}`);
-  out("Options:");
-  out(`  --data-dir DIR   where postino.db lives (default ${DEFAULT_DATA_DIR})`);
-  out("  -h, --help       show this help");
-  out("A running server sees changes on its next spool poll (every 5 s).");
-}
+const FOOTER = "A running server sees changes on its next spool poll (every 5 s).";
 
 /**
  * Runs `postino queue SUBCOMMAND …`: `list`, `show`, `flush`, `remove`,
@@ -225,49 +210,12 @@ function printUsage(out: (line: string) => void): void {
  * ```
  */
 export async function runQueueCommand(args: string[], io: QueueIo): Promise<number> {
-  const [name, ...rest] = args;
-  const usageError = (message: string, command?: Subcommand) => {
-    io.stderr(`postino queue: ${message}`);
-    if (command) io.stderr(`Usage: postino ${command.usage}`);
-    else printUsage(io.stderr);
-    return 2;
-  };
-  if (name === "-h" || name === "--help" || name === "help") {
-    printUsage(io.stdout);
-    return 0;
-  }
-  if (name === undefined) return usageError("missing subcommand");
-  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
-  if (command === undefined) return usageError(`unknown subcommand: ${name}`);
-
-  let parsed: { values: Values; positionals: string[] };
-  try {
-    parsed = parseArgs({
-      args: rest,
-      options: {
-        "data-dir": { type: "string", default: DEFAULT_DATA_DIR },
-        help: { type: "boolean", short: "h" },
-        ...command.options,
-      },
-      strict: true,
-      allowPositionals: true,
-    });
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    return usageError(message.split("\n", 1)[0] ?? message, command);
-  }
-  const { values, positionals } = parsed;
-  if (values["help"] === true) {
-    io.stdout(`Usage: postino ${command.usage}`);
-    return 0;
-  }
-  const [min, max] = command.args;
-  if (positionals.length < min) return usageError("missing argument", command);
-  if (positionals.length > max) return usageError("too many arguments", command);
-
+  const parsed = parseSubcommand("queue", COMMANDS, args, io, FOOTER);
+  if ("code" in parsed) return parsed.code;
+  const { name, command, values, positionals, dataDir } = parsed;
   let db: Database;
   try {
-    db = await io.openDatabase(String(values["data-dir"] ?? DEFAULT_DATA_DIR));
+    db = await io.openDatabase(dataDir);
   } catch (error) {
     if (!(error instanceof TypeError)) throw error;
     io.stderr(`postino queue ${name}: ${error.message}`);

@@ -7,7 +7,7 @@
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { type Options, parseSubcommand, type SubcommandSpec, type Values } from "./subcommands.ts";
 import type { Runtime } from "../core/runtime/runtime.ts";
 import { normalizeAddress } from "../core/store/address.ts";
 import { Directory } from "../core/store/directory.ts";
@@ -36,11 +36,6 @@ export async function openDirectoryAt(runtime: Runtime, dataDir: string): Promis
   return new Directory(runtime.openDatabase(join(dataDir, "postino.db")));
 }
 
-const DEFAULT_DATA_DIR = "./data";
-
-type Options = NonNullable<ParseArgsConfig["options"]>;
-type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
-
 interface Context {
   readonly args: string[];
   readonly values: Values;
@@ -49,21 +44,12 @@ interface Context {
 }
 
 /** One subcommand: its usage line, extra options, arity and action. */
-interface Subcommand {
-  readonly usage: string;
-  readonly options?: Options;
-  readonly args: readonly [min: number, max: number];
-  /** Options that must be given. */
-  readonly requires?: readonly string[];
+interface Subcommand extends SubcommandSpec {
   /** Returns an exit code, or a message for a failure (exit code 1). */
   run(context: Context): Promise<number | string>;
 }
 
 const PASSWORD_STDIN: Options = { "password-stdin": { type: "boolean" } };
-const COMMON: Options = {
-  "data-dir": { type: "string", default: DEFAULT_DATA_DIR },
-  help: { type: "boolean", short: "h" },
-};
 
 /** The first line of stdin, without its line ending. */
 async function readPassword(io: CliIo): Promise<string> {
@@ -162,15 +148,6 @@ const ALIAS_COMMANDS: Record<string, Subcommand> = {
   },
 };
 
-function printUsage(group: string, commands: Record<string, Subcommand>, out: (s: string) => void) {
-  out(`Usage:`);
-  for (const command of Object.values(commands)) out(`  postino ${command.usage}`);
-  out(`Options:`);
-  out(`  --data-dir DIR   where postino.db lives (default ${DEFAULT_DATA_DIR})`);
-  out(`  -h, --help       show this help`);
-  out(`See 'postino ${group} SUBCOMMAND --help'.`);
-}
-
 /** Runs one of `commands`; every failure ends up as an exit code here. */
 async function runGroup(
   group: string,
@@ -178,47 +155,15 @@ async function runGroup(
   argv: string[],
   io: CliIo,
 ): Promise<number> {
-  const [name, ...rest] = argv;
-  const usageError = (message: string, command?: Subcommand) => {
-    io.stderr(`postino ${group}: ${message}`);
-    if (command) io.stderr(`Usage: postino ${command.usage}`);
-    else printUsage(group, commands, io.stderr);
-    return 2;
-  };
-  if (name === "-h" || name === "--help" || name === "help") {
-    printUsage(group, commands, io.stdout);
-    return 0;
-  }
-  if (name === undefined) return usageError("missing subcommand");
-  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
-  if (command === undefined) return usageError(`unknown subcommand: ${name}`);
-
-  let parsed: { values: Values; positionals: string[] };
-  try {
-    parsed = parseArgs({
-      args: rest,
-      options: { ...COMMON, ...command.options },
-      strict: true,
-      allowPositionals: true,
-    });
-  } catch (error) {
-    // parseArgs throws only for unknown or malformed options (ERR_PARSE_ARGS_*).
-    const message = error instanceof Error ? error.message : String(error);
-    return usageError(message.split("\n", 1)[0] ?? message, command);
-  }
-  const { values, positionals } = parsed;
-  if (values["help"] === true) {
-    io.stdout(`Usage: postino ${command.usage}`);
-    return 0;
-  }
-  const [min, max] = command.args;
-  if (positionals.length < min) return usageError("missing argument", command);
-  if (positionals.length > max) return usageError("too many arguments", command);
-  for (const option of command.requires ?? []) {
-    if (values[option] === undefined) return usageError(`--${option} is required`, command);
-  }
-
-  const dataDir = String(values["data-dir"] ?? DEFAULT_DATA_DIR);
+  const parsed = parseSubcommand(
+    group,
+    commands,
+    argv,
+    io,
+    `See 'postino ${group} SUBCOMMAND --help'.`,
+  );
+  if ("code" in parsed) return parsed.code;
+  const { name, command, values, positionals, dataDir } = parsed;
   try {
     const result = await command.run({
       args: positionals,
