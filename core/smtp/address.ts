@@ -72,7 +72,8 @@ export function parseMailbox(text: string): Mailbox | undefined {
   const at = text.lastIndexOf("@");
   if (at <= 0) return undefined;
   const local = text.slice(0, at);
-  const domain = text.slice(at + 1).toLowerCase();
+  // ASCII case folding only: Unicode folding would turn "\u212Aelvin" into "kelvin".
+  const domain = text.slice(at + 1).replace(/[A-Z]/g, (c) => c.toLowerCase());
   if (!DOT_STRING.test(local) && !QUOTED_STRING.test(local)) return undefined;
   if (new TextEncoder().encode(local).byteLength > 64) return undefined;
   if (!isValidDomain(domain)) return undefined;

@@ -233,3 +233,10 @@ test("parsePath() accepts every generated dot-atom address (property)", () => {
     );
   }
 });
+
+test("parseMailbox() folds domain case in ASCII only, so utf8 matches the address", () => {
+  const kelvin = parseMailbox("a@\u212Aelvin.example");
+  assert.equal(kelvin?.domain, "\u212Aelvin.example");
+  assert.equal(kelvin?.utf8, true);
+  assert.equal(parseMailbox("a@EXAMPLE.Org")?.domain, "example.org");
+});

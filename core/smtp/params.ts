@@ -28,13 +28,21 @@ export interface RcptParams {
 const KEYWORD = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
 const VALUE = /^[\x21-\x3c\x3e-\x7e\u0080-\u{10FFFF}]+$/u;
 
+/**
+ * Upper-cases ASCII letters only: keywords are ASCII (RFC 5321 §4.1.2), and
+ * Unicode case rules would turn `ſize` into `SIZE`.
+ */
+export function asciiUpper(text: string): string {
+  return text.replace(/[a-z]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 32));
+}
+
 /** Splits `KEY=value KEY2` into upper-cased keys and raw values. */
 export function splitParams(text: string): Map<string, string | undefined> {
   const params = new Map<string, string | undefined>();
   for (const word of text.split(" ")) {
     if (word === "") continue;
     const eq = word.indexOf("=");
-    const key = (eq === -1 ? word : word.slice(0, eq)).toUpperCase();
+    const key = asciiUpper(eq === -1 ? word : word.slice(0, eq));
     const value = eq === -1 ? undefined : word.slice(eq + 1);
     if (!KEYWORD.test(key) || (value !== undefined && !VALUE.test(value))) {
       throw new SmtpError(501, "5.5.4", "Syntax error in parameters");
@@ -74,7 +82,7 @@ export function parseMailParams(text: string): MailParams {
         result.size = Number(value);
         break;
       case "BODY": {
-        const body = value?.toUpperCase();
+        const body = value === undefined ? undefined : asciiUpper(value);
         if (body !== "7BIT" && body !== "8BITMIME") throw bad(key);
         result.body = body;
         break;
@@ -84,7 +92,7 @@ export function parseMailParams(text: string): MailParams {
         result.smtputf8 = true;
         break;
       case "RET": {
-        const ret = value?.toUpperCase();
+        const ret = value === undefined ? undefined : asciiUpper(value);
         if (ret !== "FULL" && ret !== "HDRS") throw bad(key);
         result.ret = ret;
         break;
@@ -106,7 +114,7 @@ export function parseRcptParams(text: string): RcptParams {
   for (const [key, value] of splitParams(text)) {
     switch (key) {
       case "NOTIFY": {
-        const words = value?.toUpperCase().split(",") ?? [];
+        const words = value === undefined ? [] : asciiUpper(value).split(",");
         const allowed = ["NEVER", "SUCCESS", "FAILURE", "DELAY"];
         if (words.length === 0 || words.some((w) => !allowed.includes(w))) throw bad(key);
         if (words.includes("NEVER") && words.length > 1) throw bad(key);

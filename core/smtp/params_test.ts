@@ -150,3 +150,19 @@ test("decodeXtext() decodes +XX and refuses invalid xtext", () => {
     assertSmtpError(() => decodeXtext(bad), 501, "5.5.4", bad);
   }
 });
+
+test("parseMailParams() folds keyword case in ASCII only", () => {
+  assert.throws(
+    () => parseMailParams("\u017Fize=10"),
+    (e) => e instanceof SmtpError && e.reply.code === 501,
+  );
+  assert.throws(
+    () => parseMailParams("BODY=8b\u0131tm\u0131me"),
+    (e) => e instanceof SmtpError && e.reply.code === 501,
+  );
+  assert.deepEqual(parseMailParams("size=10 body=8bitmime"), {
+    smtputf8: false,
+    size: 10,
+    body: "8BITMIME",
+  });
+});

@@ -24,7 +24,9 @@ export function formatReply(r: Reply): string {
   return lines.map((line, i) => {
     const sep = i === lines.length - 1 ? " " : "-";
     // Reply text must never carry a line break of its own (smuggling-safe).
-    const clean = line.replace(/[\r\n]+/g, " ");
+    // Reply text is printable (RFC 5321 §4.2): never echo a client's control bytes.
+    // deno-lint-ignore no-control-regex
+    const clean = line.replace(/[\r\n]+/g, " ").replace(/[\x00-\x08\x0a-\x1f\x7f]/g, "?");
     return `${r.code}${sep}${prefix}${clean}`.trimEnd() + "\r\n";
   }).join("");
 }

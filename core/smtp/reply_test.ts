@@ -82,3 +82,10 @@ test("isFailure() is true for 4xx and 5xx only", () => {
     assert.equal(isFailure(reply(code, "", "x")), expected, String(code));
   }
 });
+
+test("formatReply() never echoes control characters back to the client", () => {
+  assert.equal(
+    formatReply(reply(504, "5.5.1", "No help for \x1b[1m\x7f\tok")),
+    "504 5.5.1 No help for ?[1m?\tok\r\n",
+  );
+});
