@@ -4,12 +4,14 @@
  *
  * @module
  */
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../core/config.ts";
 import { localDeliverer } from "../core/delivery/local.ts";
 import { createMxResolver } from "../core/delivery/mx.ts";
 import { remoteDeliverer } from "../core/delivery/remote.ts";
 import { nextHops } from "../core/delivery/routes.ts";
+import { parseTlsPolicies } from "../core/delivery/tls_policy.ts";
 import { MaildirWriter } from "../core/delivery/maildir.ts";
 import type { Plugin } from "../core/hooks/plugin.ts";
 import type { Logger } from "../core/log.ts";
@@ -50,7 +52,7 @@ export function defaultRoute(
 export interface Delivery {
   spool: SqliteSpool;
   scheduler: Scheduler;
-  /** Applies a reloaded config (local domains) to delivery. */
+  /** Applies a reloaded config (local domains, TLS policies) to delivery. */
   update(config: Config): void;
   /** Stops delivering and closes idle remote connections. */
   stop(): Promise<void>;
@@ -62,6 +64,10 @@ export function createDelivery(options: DeliverySetupOptions): Delivery {
   // Replaced on reload (SIGHUP), so a domain added there is local for delivery too.
   let local = new Set(config.domains);
   const isLocalDomain = (domain: string) => local.has(domain.toLowerCase());
+  // Replaced on reload too. The config has validated the table already.
+  let tlsPolicies = parseTlsPolicies(config.tlsPolicy, config.outboundTls);
+  // Read once at start: a test CA (or a private one) for `verify` policies.
+  const ca = config.tlsCaFile === undefined ? undefined : readCaFile(config.tlsCaFile);
   const spool = new SqliteSpool(options.db);
   const writer = new MaildirWriter(join(config.dataDir, "mail"), config.hostname);
   const hasMailbox = (address: string) => {
@@ -99,7 +105,8 @@ export function createDelivery(options: DeliverySetupOptions): Delivery {
         defaultPort: config.smtpPort,
       }),
     heloName: config.hostname,
-    tls: "opportunistic",
+    tls: (domain) => tlsPolicies.policyFor(domain),
+    ...(ca === undefined ? {} : { ca }),
     log: options.log,
   });
   const hooks = outboundHooks({
@@ -131,10 +138,25 @@ export function createDelivery(options: DeliverySetupOptions): Delivery {
     scheduler,
     update(next) {
       local = new Set(next.domains);
+      tlsPolicies = parseTlsPolicies(next.tlsPolicy, next.outboundTls);
     },
     async stop() {
       await scheduler.stop();
       await remote.close();
     },
   };
+}
+
+/** The PEM trust anchors in `path`, or an error that names the file. */
+function readCaFile(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new Error(`tls_ca_file: cannot read ${path}: ${(error as Error).message}`);
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new Error(`tls_ca_file: ${path} holds no PEM certificate`);
+  }
+  return text;
 }

@@ -11,6 +11,7 @@ import { hostname as osHostname } from "node:os";
 import { isValidDomain } from "./smtp/address.ts";
 import type { BareLfPolicy } from "./smtp/data_reader.ts";
 import { parseHostPort } from "./runtime/conn.ts";
+import { parseTlsPolicies, type TlsPolicy } from "./delivery/tls_policy.ts";
 
 /** A plugin to load: a built-in name or a file path, and its options. */
 export interface PluginSpec {
@@ -61,6 +62,12 @@ export interface Config {
   relayHost: { hostname: string; port: number } | undefined;
   /** Per-domain next hops (`[transport]` table), overriding MX. */
   transport: Record<string, { hostname: string; port: number }>;
+  /** Outbound STARTTLS when no `[tls_policy]` entry matches (`outbound_tls`). */
+  outboundTls: TlsPolicy;
+  /** Per-domain outbound TLS policies (`[tls_policy]`), keyed as in `[transport]`. */
+  tlsPolicy: Record<string, TlsPolicy>;
+  /** PEM trust anchors for `verify` instead of the system store (`tls_ca_file`). */
+  tlsCaFile: string | undefined;
   /** The DNS server for MX lookups (`HOST:PORT`); the system's when unset. */
   dnsServer: string | undefined;
   /** Port used for MX hosts (25; tests point it elsewhere). */
@@ -107,6 +114,9 @@ export const DEFAULTS: Readonly<Omit<Config, "hostname">> = {
   relayNetworks: [],
   relayHost: undefined,
   transport: {},
+  outboundTls: "opportunistic",
+  tlsPolicy: {},
+  tlsCaFile: undefined,
   dnsServer: undefined,
   smtpPort: 25,
   maxQueued: 100_000,
@@ -155,6 +165,9 @@ const KEYS: Record<string, string> = {
   relay_networks: "string[]",
   relay_host: "string",
   transport: "table",
+  outbound_tls: "string",
+  tls_policy: "table",
+  tls_ca_file: "string",
   dns_server: "string",
   smtp_port: "integer",
   max_queued: "integer",
@@ -323,6 +336,15 @@ export function validateConfig(raw: RawConfig, source: string): Config {
     transport[domain.toLowerCase()] = hostPort(`transport.${domain}`, hop);
   }
   if (raw.dns_server !== undefined) hostPort("dns_server", raw.dns_server as string);
+  const outboundTls = (raw.outbound_tls as string | undefined) ?? DEFAULTS.outboundTls;
+  const tlsPolicyTable = (raw.tls_policy as Record<string, unknown> | undefined) ?? {};
+  let tlsPolicies;
+  try {
+    tlsPolicies = parseTlsPolicies(tlsPolicyTable, outboundTls as TlsPolicy);
+  } catch (error) {
+    const [key, ...reason] = (error as Error).message.split(": ");
+    throw new ConfigError(source, key ?? "tls_policy", reason.join(": "));
+  }
   const seconds = (key: string, fallbackMs: number) =>
     raw[key] === undefined ? fallbackMs : positive(source, key, raw[key], 0) * 1000;
   return {
@@ -364,6 +386,9 @@ export function validateConfig(raw: RawConfig, source: string): Config {
       ? undefined
       : hostPort("relay_host", raw.relay_host as string),
     transport,
+    outboundTls: tlsPolicies.fallback,
+    tlsPolicy: Object.fromEntries(tlsPolicies.entries),
+    tlsCaFile: raw.tls_ca_file as string | undefined,
     dnsServer: raw.dns_server as string | undefined,
     smtpPort: positive(source, "smtp_port", raw.smtp_port, DEFAULTS.smtpPort),
     maxQueued: positive(source, "max_queued", raw.max_queued, DEFAULTS.maxQueued),

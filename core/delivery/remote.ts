@@ -2,7 +2,13 @@
  * The remote deliverer: finds the next hops for a domain (smart host,
  * transport map or MX), then delivers all of the group's recipients in one
  * SMTP transaction, trying hosts in order. Connections are kept for a few
- * seconds and reused for the next message to the same host.
+ * seconds and reused for the next message to the same host under the same
+ * TLS policy.
+ *
+ * The TLS policy comes per domain (the route key, see `tls_policy.ts`):
+ * `opportunistic` encrypts without checking and falls back to plaintext when
+ * the handshake fails; `required` and `verify` never send in the clear, and a
+ * failure defers the recipients with a 4.7.x status.
  *
  * @module
  */
@@ -18,6 +24,7 @@ import {
   SmtpClientError,
   type TlsPolicy,
 } from "./smtp_client.ts";
+import { mandatesTls } from "./tls_policy.ts";
 
 /** Options for {@linkcode remoteDeliverer}. */
 export interface RemoteOptions {
@@ -26,7 +33,10 @@ export interface RemoteOptions {
   nextHops(domain: string): Promise<NextHops>;
   /** Our name in EHLO. */
   heloName: string;
-  tls: TlsPolicy;
+  /** The STARTTLS policy: one for all, or per destination domain (the route key). */
+  tls: TlsPolicy | ((domain: string) => TlsPolicy);
+  /** PEM trust anchors for `verify` instead of the system store. */
+  ca?: string;
   timeouts?: Partial<ClientTimeouts>;
   /** How long an idle connection is kept for reuse. */
   keepAliveMs?: number;
@@ -56,6 +66,25 @@ function undelivered(
   }));
 }
 
+/**
+ * A session that `required`/`verify` refused to set up (no STARTTLS, STARTTLS
+ * refused, handshake or certificate check failed) as a 4.7.x deferral whose
+ * text says which policy asked for TLS; `undefined` for any other error.
+ */
+function tlsFailure(
+  error: SmtpClientError,
+  policy: TlsPolicy,
+  domain: string,
+): { code: number; enhanced: string; text: string } | undefined {
+  if (!mandatesTls(policy) || !/^TLS /.test(error.text)) return undefined;
+  const enhanced = /^4\.7\.\d{1,3}$/.test(error.enhanced) ? error.enhanced : "4.7.5";
+  return {
+    code: 421,
+    enhanced,
+    text: `${error.text} (tls_policy ${policy} for ${domain}; not sent in plaintext)`,
+  };
+}
+
 /** The message as the SMTP client sends it. */
 export function outboundMessage(message: DueMessage, recipients: DueRecipient[]): OutboundMessage {
   return {
@@ -78,15 +107,22 @@ export function remoteDeliverer(options: RemoteOptions): Deliverer & { close(): 
   const idle = new Map<string, Idle[]>();
   const keepAliveMs = options.keepAliveMs ?? 5_000;
 
-  const take = (hop: Hop): SmtpClient | undefined => {
-    const pool = idle.get(`${hop.host}:${hop.port}`);
+  const policyFor = typeof options.tls === "function"
+    ? options.tls
+    : () => options.tls as TlsPolicy;
+  // A connection is only reused under the policy it was opened with: an
+  // opportunistic one may have fallen back to plaintext, and a verified one
+  // was checked against this hop's name.
+  const poolKey = (hop: Hop, tls: TlsPolicy) => `${tls} ${hop.name} ${hop.host}:${hop.port}`;
+  const take = (hop: Hop, tls: TlsPolicy): SmtpClient | undefined => {
+    const pool = idle.get(poolKey(hop, tls));
     const entry = pool?.pop();
     if (!entry) return undefined;
     clearTimeout(entry.timer);
     return entry.client;
   };
-  const give = (hop: Hop, client: SmtpClient) => {
-    const key = `${hop.host}:${hop.port}`;
+  const give = (hop: Hop, tls: TlsPolicy, client: SmtpClient) => {
+    const key = poolKey(hop, tls);
     const pool = idle.get(key) ?? [];
     const entry: Idle = {
       client,
@@ -98,19 +134,20 @@ export function remoteDeliverer(options: RemoteOptions): Deliverer & { close(): 
     pool.push(entry);
     idle.set(key, pool);
   };
-  const open = (hop: Hop) =>
+  const open = (hop: Hop, tls: TlsPolicy) =>
     SmtpClient.open(options.runtime, {
       host: hop.host,
       port: hop.port,
       heloName: options.heloName,
-      tls: options.tls,
+      tls,
       servername: hop.name,
+      ...(options.ca === undefined ? {} : { ca: options.ca }),
       ...(options.timeouts ? { timeouts: options.timeouts } : {}),
     });
 
   /** One attempt on one hop, reusing an idle connection when there is one. */
-  const attempt = async (hop: Hop, message: OutboundMessage) => {
-    const reused = take(hop);
+  const attempt = async (hop: Hop, tls: TlsPolicy, message: OutboundMessage) => {
+    const reused = take(hop, tls);
     if (reused) {
       try {
         return { client: reused, results: await reused.send(message) };
@@ -119,7 +156,13 @@ export function remoteDeliverer(options: RemoteOptions): Deliverer & { close(): 
         reused.quit().catch(() => {});
       }
     }
-    const client = await open(hop);
+    const client = await open(hop, tls);
+    // Belt and braces: SmtpClient.open() never returns a plaintext session
+    // under required/verify, and nothing must be sent if it ever did.
+    if (mandatesTls(tls) && client.tls === undefined) {
+      client.close();
+      throw new SmtpClientError(421, "4.7.4", "TLS is required, but the session is not encrypted");
+    }
     return { client, results: await client.send(message) };
   };
 
@@ -137,6 +180,7 @@ export function remoteDeliverer(options: RemoteOptions): Deliverer & { close(): 
         return undelivered(recipients, "deferred", 451, "4.4.3", where.text);
       }
       const outbound = outboundMessage(message, recipients);
+      const tls = policyFor(route.key);
       let last = {
         code: 451,
         enhanced: "4.4.1",
@@ -146,12 +190,14 @@ export function remoteDeliverer(options: RemoteOptions): Deliverer & { close(): 
       let allPermanent = where.hops.length > 0;
       for (const hop of where.hops) {
         try {
-          const { client, results } = await attempt(hop, outbound);
-          if (client.isOpen) give(hop, client);
+          const { client, results } = await attempt(hop, tls, outbound);
+          if (client.isOpen) give(hop, tls, client);
           options.log.event("smtp_session", {
             id: message.id,
             host: hop.name,
+            policy: tls,
             tls: client.tls?.version ?? "none",
+            ...(client.tlsError === undefined ? {} : { tls_error: client.tlsError }),
           });
           return results.map((r): Outcome =>
             r.status === "sent"
@@ -160,6 +206,7 @@ export function remoteDeliverer(options: RemoteOptions): Deliverer & { close(): 
                 status: "delivered",
                 host: hop.name,
                 tls: client.tls !== undefined,
+                tlsVersion: client.tls?.version ?? "none",
                 remoteDsn: client.extensions.has("DSN"),
               }
               : {
@@ -174,10 +221,12 @@ export function remoteDeliverer(options: RemoteOptions): Deliverer & { close(): 
           );
         } catch (error) {
           const detail = error instanceof SmtpClientError
-            ? { code: error.code, enhanced: error.enhanced, text: error.text }
+            ? tlsFailure(error, tls, route.key) ??
+              { code: error.code, enhanced: error.enhanced, text: error.text }
             : { code: 451, enhanced: "4.4.1", text: String(error) };
           last = { ...detail, host: hop.name };
-          allPermanent &&= error instanceof SmtpClientError && error.permanent;
+          allPermanent &&= error instanceof SmtpClientError && error.permanent &&
+            detail.code >= 500;
           options.log.event("smtp_hop_failed", {
             id: message.id,
             host: hop.name,

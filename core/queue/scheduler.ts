@@ -243,12 +243,18 @@ export class Scheduler {
         log.event(result.status, {
           id: message.id,
           to: result.address,
-          ...(result.status === "delivered" ? { host: result.host } : {
-            code: result.code,
-            status: result.dsnStatus ?? result.enhanced,
-            host: result.host,
-            reason: result.expired ? `expired; last error: ${result.text}` : result.text,
-          }),
+          ...(result.status === "delivered"
+            ? {
+              host: result.host,
+              tls: result.tlsVersion ??
+                (result.tls === undefined ? undefined : (result.tls ? "yes" : "none")),
+            }
+            : {
+              code: result.code,
+              status: result.dsnStatus ?? result.enhanced,
+              host: result.host,
+              reason: result.expired ? `expired; last error: ${result.text}` : result.text,
+            }),
         });
         return result;
       });

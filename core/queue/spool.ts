@@ -58,6 +58,8 @@ export interface DeliveredOutcome {
   status: "delivered";
   host?: string;
   tls?: boolean;
+  /** The negotiated TLS version (`TLSv1.3`), or `none` when sent in plaintext. */
+  tlsVersion?: string;
   /** The next hop speaks DSN (RFC 3461), so NOTIFY went along with the message. */
   remoteDsn?: boolean;
 }
