@@ -3,6 +3,11 @@
  * out command lines and raw bytes, and flushes pending replies before it
  * waits for the client (RFC 2920 §3.1: answer what we have before blocking).
  *
+ * Three clocks bound a slow client (RFC 5321 §4.5.3.2): the idle timeout
+ * limits each wait for bytes, a command deadline limits one whole command
+ * line from its first byte (a client trickling one byte at a time never
+ * resets it), and a phase deadline limits a whole DATA or BDAT transfer.
+ *
  * @module
  */
 
@@ -13,6 +18,22 @@ export class IdleTimeout extends Error {
     this.name = "IdleTimeout";
   }
 }
+
+/**
+ * Thrown when a command line or a DATA/BDAT phase takes longer than its
+ * total deadline. It is an {@linkcode IdleTimeout}, so callers that answer
+ * timeouts answer both alike (421 4.4.2).
+ */
+export class DeadlineExceeded extends IdleTimeout {
+  constructor(what: string) {
+    super();
+    this.message = `${what} deadline exceeded`;
+    this.name = "DeadlineExceeded";
+  }
+}
+
+/** What the client did while {@linkcode Input.listen} waited. */
+export type Heard = "quiet" | "talked" | "gone";
 
 /** Thrown when the stream ends in the middle of a command or message. */
 export class ClientGone extends Error {
@@ -33,6 +54,10 @@ export interface InputOptions {
   beforeWait: () => Promise<void>;
   /** Milliseconds without data before {@linkcode IdleTimeout}. */
   idleTimeoutMs: number;
+  /** Milliseconds from a command line's first byte to its end; unlimited if unset. */
+  commandTimeoutMs?: number | undefined;
+  /** The clock for deadlines, in milliseconds (tests inject one). */
+  now?: () => number;
   /** Bytes already received (after a PROXY header, say). */
   initial?: Uint8Array;
 }
@@ -45,9 +70,15 @@ export class Input {
   #options: InputOptions;
   #buf: Uint8Array = new Uint8Array(0);
   #pos = 0;
+  /** A read started but not yet consumed (by {@linkcode listen} or a timed-out wait). */
+  #pending: Promise<Uint8Array | null> | undefined;
+  /** When the current DATA/BDAT phase must be over. */
+  #phaseEnd: number | undefined;
+  #now: () => number;
 
   constructor(options: InputOptions) {
     this.#options = options;
+    this.#now = options.now ?? (() => performance.now());
     if (options.initial) this.#buf = options.initial;
   }
 
@@ -75,25 +106,83 @@ export class Input {
   /** Replaces the byte source, e.g. with the TLS connection after STARTTLS. */
   setReader(read: () => Promise<Uint8Array | null>): void {
     this.#options = { ...this.#options, read };
+    this.#pending = undefined;
+  }
+
+  /**
+   * Starts a DATA/BDAT phase that must end within `ms` (no limit if
+   * undefined); a phase already running keeps its deadline (BDAT chunks
+   * share one).
+   */
+  startPhase(ms: number | undefined): void {
+    if (ms !== undefined) this.#phaseEnd ??= this.#now() + ms;
+  }
+
+  /** Ends the DATA/BDAT phase deadline. */
+  endPhase(): void {
+    this.#phaseEnd = undefined;
+  }
+
+  /**
+   * Waits up to `ms` for the client to send anything, without flushing
+   * replies: a client that talks before our greeting is an early talker
+   * (RFC 5321 §4.3.1). Bytes that arrive stay buffered.
+   */
+  async listen(ms: number): Promise<Heard> {
+    if (this.buffered > 0) return "talked";
+    const read = this.#pending ?? this.#options.read();
+    this.#pending = read;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const quiet = new Promise<"quiet">((resolve) => timer = setTimeout(resolve, ms, "quiet"));
+    try {
+      const chunk = await Promise.race([read, quiet]);
+      if (chunk === "quiet") return "quiet";
+      this.#pending = undefined;
+      if (chunk === null) return "gone";
+      this.#append(chunk);
+      return "talked";
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
    * Waits for more bytes and appends them. Returns `false` at end of stream.
-   * Throws {@linkcode IdleTimeout} when the client stays silent too long.
+   * Throws {@linkcode IdleTimeout} when the client stays silent too long, and
+   * {@linkcode DeadlineExceeded} when `deadline` (on the input's clock) or
+   * the phase deadline passes first.
    */
-  async fill(): Promise<boolean> {
+  async fill(deadline?: number): Promise<boolean> {
     await this.#options.beforeWait();
+    const now = this.#now();
+    const end = Math.min(deadline ?? Infinity, this.#phaseEnd ?? Infinity);
+    const idle = this.#options.idleTimeoutMs;
+    const error = end - now < idle
+      ? new DeadlineExceeded(end === deadline ? "command" : "data phase")
+      : new IdleTimeout();
+    // Checked before reading too: a client that keeps bytes coming fast
+    // would otherwise win every race against the timer.
+    if (end <= now) throw error;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new IdleTimeout()), this.#options.idleTimeoutMs);
+      timer = setTimeout(() => reject(error), Math.max(0, Math.min(idle, end - now)));
     });
+    const read = this.#pending ?? this.#options.read();
+    // Kept until it settles, so a read is never started twice or lost.
+    this.#pending = read;
     let chunk: Uint8Array | null;
     try {
-      chunk = await Promise.race([this.#options.read(), timeout]);
+      chunk = await Promise.race([read, timeout]);
+      this.#pending = undefined;
     } finally {
       clearTimeout(timer);
     }
     if (chunk === null) return false;
+    this.#append(chunk);
+    return true;
+  }
+
+  #append(chunk: Uint8Array): void {
     const rest = this.#buf.byteLength - this.#pos;
     if (rest === 0) {
       this.#buf = chunk;
@@ -104,18 +193,20 @@ export class Input {
       this.#buf = joined;
     }
     this.#pos = 0;
-    return true;
   }
 
   /**
    * Reads one line ending in LF, without its CRLF or LF. A line longer than
    * `max` octets (terminator included) is skipped to its end and reported as
-   * too long, so memory stays bounded.
+   * too long, so memory stays bounded. The whole line must arrive within the
+   * command timeout from its first byte ({@linkcode DeadlineExceeded}).
    *
    * @returns the line, or `null` at end of stream
    */
   async readLine(max: number): Promise<LineResult | null> {
     let skipping = false;
+    const limit = this.#options.commandTimeoutMs;
+    let deadline = limit !== undefined && this.buffered > 0 ? this.#now() + limit : undefined;
     for (;;) {
       const lf = this.#buf.indexOf(LF, this.#pos);
       if (lf !== -1) {
@@ -129,7 +220,8 @@ export class Input {
         skipping = true;
         this.discard();
       }
-      if (!await this.fill()) return skipping ? { line: null, tooLong: true } : null;
+      if (!await this.fill(deadline)) return skipping ? { line: null, tooLong: true } : null;
+      if (limit !== undefined) deadline ??= this.#now() + limit;
     }
   }
 

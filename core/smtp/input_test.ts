@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ClientGone, IdleTimeout, Input, type LineResult } from "./input.ts";
+import { ClientGone, DeadlineExceeded, IdleTimeout, Input, type LineResult } from "./input.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -160,6 +160,108 @@ test("Input.setReader() switches the byte source", async () => {
   const tls = ["B\r\n"];
   input.setReader(() => Promise.resolve(tls.length ? encoder.encode(tls.shift()) : null));
   assert.deepEqual(await readAll(input, 512), ["B"]);
+});
+
+/** A reader that yields `text` one byte every `everyMs`, after `delayMs` of silence. */
+function trickling(text: string, everyMs: number, delayMs = 0) {
+  let i = 0;
+  return () =>
+    new Promise<Uint8Array | null>((resolve) => {
+      const wait = i === 0 ? delayMs + everyMs : everyMs;
+      setTimeout(() => resolve(i < text.length ? encoder.encode(text[i++]) : null), wait);
+    });
+}
+
+test("Input.readLine() throws DeadlineExceeded when a line trickles past the command timeout", async () => {
+  const input = new Input({
+    read: trickling("MAIL FROM:<slow@example.org>\r\n", 10),
+    beforeWait: () => Promise.resolve(),
+    idleTimeoutMs: 1000, // never reached: a byte comes every 10 ms
+    commandTimeoutMs: 80,
+  });
+  const started = performance.now();
+  await assert.rejects(input.readLine(512), DeadlineExceeded);
+  const took = performance.now() - started;
+  assert.ok(took >= 70 && took < 500, `took ${took} ms`);
+});
+
+test("Input.readLine() starts the command deadline at the line's first byte", async () => {
+  const input = new Input({
+    read: trickling("NOOP\r\n", 5, 150), // silent for 150 ms, then 30 ms of bytes
+    beforeWait: () => Promise.resolve(),
+    idleTimeoutMs: 1000,
+    commandTimeoutMs: 100,
+  });
+  assert.deepEqual(await input.readLine(512), { line: encoder.encode("NOOP"), tooLong: false });
+});
+
+test("Input.readLine() uses an injected clock for the command deadline", async () => {
+  let now = 0;
+  let reads = 0;
+  const input = new Input({
+    read: () => {
+      now += 60; // each byte "takes" 60 ms on the injected clock
+      return Promise.resolve(encoder.encode(reads++ < 100 ? "x" : "\n"));
+    },
+    beforeWait: () => Promise.resolve(),
+    idleTimeoutMs: 1000,
+    commandTimeoutMs: 100,
+    now: () => now,
+  });
+  await assert.rejects(input.readLine(512), DeadlineExceeded);
+  assert.ok(reads <= 4, `gave up after ${reads} reads`);
+});
+
+test("Input.startPhase() bounds readBytes() across chunks; endPhase() lifts the bound", async () => {
+  const slow = new Input({
+    read: trickling("x".repeat(100), 10),
+    beforeWait: () => Promise.resolve(),
+    idleTimeoutMs: 1000,
+  });
+  slow.startPhase(60);
+  slow.startPhase(10_000); // a phase already running keeps its deadline
+  await assert.rejects(slow.readBytes(100, 100), DeadlineExceeded);
+
+  const lifted = new Input({
+    read: trickling("abcdef", 10),
+    beforeWait: () => Promise.resolve(),
+    idleTimeoutMs: 1000,
+  });
+  lifted.startPhase(20);
+  lifted.endPhase();
+  assert.equal(decoder.decode(concat(await lifted.readBytes(6, 6))), "abcdef");
+});
+
+test("Input.startPhase() also bounds commands read during the phase (BDAT)", async () => {
+  const input = new Input({
+    read: trickling("BDAT 10 LAST\r\n", 10),
+    beforeWait: () => Promise.resolve(),
+    idleTimeoutMs: 1000,
+    commandTimeoutMs: 10_000,
+  });
+  input.startPhase(50);
+  await assert.rejects(input.readLine(512), DeadlineExceeded);
+});
+
+test("Input.listen() tells a quiet client from an early talker and keeps its bytes", async () => {
+  const { input } = scripted(["EHLO early\r\n"]);
+  assert.equal(await input.listen(50), "talked");
+  assert.deepEqual(await input.readLine(512), {
+    line: encoder.encode("EHLO early"),
+    tooLong: false,
+  });
+
+  const late = new Input({
+    read: trickling("EHLO late\r\n", 0, 80),
+    beforeWait: () => Promise.resolve(),
+    idleTimeoutMs: 1000,
+  });
+  assert.equal(await late.listen(20), "quiet");
+  // The read started while listening is not lost: its byte starts the line.
+  assert.deepEqual(await late.readLine(512), { line: encoder.encode("EHLO late"), tooLong: false });
+
+  const gone = scripted([]);
+  assert.equal(await gone.input.listen(50), "gone");
 });
 
 function concat(parts: Uint8Array[]): Uint8Array {
