@@ -48,6 +48,14 @@ export interface Config {
   maxRecipients: number;
   maxErrors: number;
   idleTimeoutMs: number;
+  /** Pause before the greeting to catch early talkers (0: greet at once). */
+  greetPauseMs: number;
+  /** One command line must arrive within this, from its first byte. */
+  commandTimeoutMs: number;
+  /** A whole DATA body, or all BDAT chunks of a message, must arrive within this. */
+  dataTimeoutMs: number;
+  /** A client that does not take our replies within this is cut off. */
+  writeTimeoutMs: number;
   maxConnections: number;
   maxConnectionsPerIp: number;
   hookTimeoutMs: number;
@@ -104,6 +112,13 @@ export const DEFAULTS: Readonly<Omit<Config, "hostname">> = {
   maxErrors: 20,
   // RFC 5321 §4.5.3.2.7: at least five minutes.
   idleTimeoutMs: 300_000,
+  // Postscreen's pregreet test needs a pause; off by default so port 587
+  // clients and tests are not slowed down. Port 25 admins may set 3-6 s.
+  greetPauseMs: 0,
+  // RFC 5321 §4.5.3.2.7 and .5: five minutes per command, ten for the body.
+  commandTimeoutMs: 300_000,
+  dataTimeoutMs: 600_000,
+  writeTimeoutMs: 60_000,
   maxConnections: 200,
   maxConnectionsPerIp: 50,
   hookTimeoutMs: 30_000,
@@ -154,6 +169,10 @@ const KEYS: Record<string, string> = {
   max_recipients: "integer",
   max_errors: "integer",
   idle_timeout: "integer",
+  greet_pause: "integer",
+  command_timeout: "integer",
+  data_timeout: "integer",
+  write_timeout: "integer",
   max_connections: "integer",
   max_connections_per_ip: "integer",
   hook_timeout: "integer",
@@ -364,6 +383,13 @@ export function validateConfig(raw: RawConfig, source: string): Config {
     maxRecipients: positive(source, "max_recipients", raw.max_recipients, DEFAULTS.maxRecipients),
     maxErrors: positive(source, "max_errors", raw.max_errors, DEFAULTS.maxErrors),
     idleTimeoutMs: seconds("idle_timeout", DEFAULTS.idleTimeoutMs),
+    // 0 turns the early-talker pause off (the default).
+    greetPauseMs: raw.greet_pause === undefined
+      ? DEFAULTS.greetPauseMs
+      : nonNegative(source, "greet_pause", raw.greet_pause) * 1000,
+    commandTimeoutMs: seconds("command_timeout", DEFAULTS.commandTimeoutMs),
+    dataTimeoutMs: seconds("data_timeout", DEFAULTS.dataTimeoutMs),
+    writeTimeoutMs: seconds("write_timeout", DEFAULTS.writeTimeoutMs),
     maxConnections: positive(
       source,
       "max_connections",

@@ -56,3 +56,26 @@ for (const [raw, message] of BAD) {
     });
   });
 }
+
+test("validateConfig() reads greet_pause and the command, data and write deadlines", () => {
+  const defaults = validateConfig({ hostname: "mx.example.org" }, "test");
+  assert.deepEqual(
+    [defaults.greetPauseMs, defaults.commandTimeoutMs, defaults.dataTimeoutMs],
+    [0, 300_000, 600_000],
+  );
+  assert.equal(defaults.writeTimeoutMs, 60_000);
+  const set = validateConfig({
+    hostname: "mx.example.org",
+    greet_pause: 3,
+    command_timeout: 60,
+    data_timeout: 120,
+    write_timeout: 10,
+  }, "test");
+  assert.deepEqual(
+    [set.greetPauseMs, set.commandTimeoutMs, set.dataTimeoutMs, set.writeTimeoutMs],
+    [3000, 60_000, 120_000, 10_000],
+  );
+  assert.throws(() => validateConfig({ greet_pause: -1 }, "test"), /greet_pause: must be 0 or/);
+  assert.throws(() => validateConfig({ command_timeout: 0 }, "test"), /command_timeout: must be/);
+  assert.throws(() => validateConfig({ write_timeout: 1.5 }, "test"), /write_timeout: must be/);
+});

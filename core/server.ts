@@ -47,6 +47,10 @@ export function sessionSettings(
     maxRecipients: config.maxRecipients,
     maxErrors: config.maxErrors,
     idleTimeoutMs: config.idleTimeoutMs,
+    greetPauseMs: config.greetPauseMs,
+    commandTimeoutMs: config.commandTimeoutMs,
+    dataTimeoutMs: config.dataTimeoutMs,
+    writeTimeoutMs: config.writeTimeoutMs,
     bareLf: config.bareLf,
   };
 }

@@ -16,6 +16,8 @@ import type { AuthLimiter } from "../auth/limiter.ts";
 import { MECHANISMS, readCredentials } from "./auth_exchange.ts";
 import { checkMail, checkRcpt, type EnvelopeRules } from "./envelope.ts";
 import { ehloKeywords, HELP_TEXT } from "./help.ts";
+import type { Deadlines } from "./deadlines.ts";
+import { improperPipelining, pipelinedEarly, talkedEarly } from "./early_talk.ts";
 import { ClientGone, IdleTimeout, Input } from "./input.ts";
 import { concatBytes, Message } from "./message.ts";
 import { protocolName, receivedValue } from "./received.ts";
@@ -26,7 +28,7 @@ import { type Reply, reply, SmtpError } from "./reply.ts";
 export type State = "ready" | "greeted" | "mail" | "rcpt" | "bdat" | "closed";
 
 /** Settings a session reads; a snapshot of the server config. */
-export interface SessionSettings {
+export interface SessionSettings extends Deadlines {
   hostname: string;
   /** The first local domain, for `RCPT TO:<Postmaster>`. */
   primaryDomain: string;
@@ -136,11 +138,13 @@ export class Session {
     this.#log = options.log;
     this.#newQueueId = options.newQueueId;
     this.#states = options.runner.createStates() as Map<never, unknown>;
-    this.#out = new Output(options.conn, options.log, options.connection.id);
+    const { writeTimeoutMs, commandTimeoutMs } = options.settings;
+    this.#out = new Output(options.conn, options.log, options.connection.id, { writeTimeoutMs });
     this.#input = new Input({
       read: () => this.#conn.read(),
       beforeWait: () => this.#out.flush(),
       idleTimeoutMs: options.settings.idleTimeoutMs,
+      commandTimeoutMs,
       ...(options.initial ? { initial: options.initial } : {}),
     });
   }
@@ -235,8 +239,19 @@ export class Session {
       });
       return false;
     }
+    // RFC 5321 §4.3.1: a client must wait for the greeting (postscreen's pregreet test).
+    const pause = this.#settings.greetPauseMs ?? 0;
+    const heard = pause > 0 ? await this.#input.listen(pause) : "quiet";
+    if (heard === "talked") this.#protocolError(talkedEarly(this.#settings.hostname), "greeting");
+    if (heard !== "quiet") return false;
     this.send(reply(220, "", `${this.#settings.hostname} ESMTP Postino`));
     return true;
+  }
+
+  /** Answers an early talker with 554 5.5.0; the caller ends the session. */
+  #protocolError(answer: Reply, stage: string): void {
+    this.send(answer);
+    this.#log.event("reject", { conn: this.connection.id, stage, code: 554 });
   }
 
   async #loop(): Promise<void> {
@@ -245,10 +260,14 @@ export class Session {
         this.send(reply(421, "4.3.2", `${this.#settings.hostname} Service shutting down`));
         return;
       }
+      if (this.#out.full) await this.#out.flush(); // backpressure on a client that does not read
       this.#waiting = this.#input.buffered === 0;
       const result = await this.#input.readLine(MAX_COMMAND_LINE);
       this.#waiting = false;
       if (result === null) return;
+      if (!result.tooLong && improperPipelining(result.line, this.#input.buffered, this.#esmtp)) {
+        return this.#protocolError(pipelinedEarly(this.#settings.hostname), "pipelining");
+      }
       if (result.tooLong) {
         this.#error(500, "5.5.2", "Line too long");
         continue;
@@ -321,6 +340,7 @@ export class Session {
     this.#transaction = undefined;
     this.#chunks = [];
     this.#chunkBytes = 0;
+    this.#input.endPhase();
     if (had) await this.#runner.notify("reset", this.#scope());
   }
 
@@ -414,6 +434,7 @@ export class Session {
       return;
     }
     this.send(reply(354, "", "End data with <CR><LF>.<CR><LF>"));
+    this.#input.startPhase(this.#settings.dataTimeoutMs); // ends in #resetTransaction
     const body = await readDotData(this.#input, {
       maxBytes: this.#settings.maxMessageSize,
       maxLineLength: MAX_TEXT_LINE,
@@ -443,8 +464,10 @@ export class Session {
     const size = Number(match[1]);
     const last = match[2] !== undefined;
     const room = Math.max(0, this.#settings.maxMessageSize + 1 - this.#chunkBytes);
+    this.#input.startPhase(this.#settings.dataTimeoutMs); // one deadline for all chunks
     const parts = await this.#input.readBytes(size, room);
     if (this.#state !== "rcpt" && this.#state !== "bdat") {
+      this.#input.endPhase();
       const text = this.#state === "mail"
         ? "No valid recipients"
         : "Need MAIL and RCPT before BDAT";

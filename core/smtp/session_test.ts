@@ -170,8 +170,11 @@ test("Session lets data_post edit headers before queue sees the message", async 
 });
 
 test("Session closes after max_errors failed commands with 421", async () => {
-  const { replies } = await converse(["BOGUS\r\nBOGUS\r\nBOGUS\r\nNOOP\r\n"], [], { maxErrors: 3 });
-  assert.deepEqual(replies.slice(1), [
+  // After EHLO: a client that pipelines before it is an early talker (554 5.5.0).
+  const { replies } = await converse(["EHLO c\r\nBOGUS\r\nBOGUS\r\nBOGUS\r\nNOOP\r\n"], [], {
+    maxErrors: 3,
+  });
+  assert.deepEqual(replies.slice(2), [
     "500 5.5.1 Command unrecognized",
     "500 5.5.1 Command unrecognized",
     "500 5.5.1 Command unrecognized",
@@ -204,6 +207,14 @@ test("Session resets the transaction on RSET and runs the reset hook", async () 
   assert.equal(replies[3], "250 2.0.0 Ok");
   assert.equal(replies[4], "503 5.5.1 Need MAIL command");
   assert.equal(resets, 1);
+});
+
+test("Session answers 554 5.5.0 and closes when a client pipelines before EHLO", async () => {
+  const { replies } = await converse(["HELO c\r\nMAIL FROM:<a@b.example>\r\nQUIT\r\n"]);
+  assert.deepEqual(replies, [
+    "220 mx.test ESMTP Postino",
+    "554 5.5.0 mx.test Protocol error: pipelining without PIPELINING",
+  ]);
 });
 
 test("Session answers 421 4.4.2 when the client goes quiet", async () => {
