@@ -1,7 +1,7 @@
 /**
  * Builds the plugin chain: the configured plugins first, in order, then the
- * built-ins (`sender_login`, `rcpt_local`, `relay`, `spool`) that are not already
- * listed. A custom policy plugin can therefore refuse anything.
+ * built-ins (`rate_limit`, `sender_login`, `rcpt_local`, `relay`, `spool`)
+ * that are not already listed. A custom policy plugin can therefore refuse anything.
  *
  * @module
  */
@@ -11,6 +11,7 @@ import type { Plugin } from "../core/hooks/plugin.ts";
 import { dnsblFromHost } from "./dnsbl.ts";
 import { heloCheckFromHost } from "./helo_check.ts";
 import { importPluginFile, isPluginPath } from "./loader.ts";
+import { rateLimitFromHost } from "./rate_limit.ts";
 import { rcptLocal } from "./rcpt_local.ts";
 import { relay } from "./relay.ts";
 import { senderLogin } from "./sender_login.ts";
@@ -31,6 +32,7 @@ type Builtin = (host: PluginHost, deps: BuiltinDeps) => Plugin;
 export const BUILTINS: Readonly<Record<string, Builtin>> = {
   dnsbl: (host) => dnsblFromHost(host),
   helo_check: (host) => heloCheckFromHost(host),
+  rate_limit: (host) => rateLimitFromHost(host),
   rcpt_local: (host) =>
     rcptLocal({ directory: host.directory, isLocalDomain: (d) => host.isLocalDomain(d) }),
   sender_login: (host) => senderLogin({ directory: host.directory }),
@@ -44,8 +46,11 @@ export const BUILTINS: Readonly<Record<string, Builtin>> = {
     }),
 };
 
-/** The acceptors that end every chain. */
-export const DEFAULT_CHAIN = ["sender_login", "rcpt_local", "relay", "spool"];
+/**
+ * The plugins every chain gets unless the config lists them itself:
+ * `rate_limit` (default limits) and the acceptors that end every chain.
+ */
+export const DEFAULT_CHAIN = ["rate_limit", "sender_login", "rcpt_local", "relay", "spool"];
 
 /** Loads every plugin of the chain; throws naming the first bad one. */
 export async function buildChain(

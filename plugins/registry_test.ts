@@ -41,12 +41,18 @@ test("buildChain() puts configured plugins before the built-in acceptors", async
 
 test("buildChain() does not repeat a built-in the config already lists", async () => {
   const chain = await buildChain([{ name: "spool", options: {} }], hostFor, deps);
-  assert.deepEqual(chain.map((p) => p.name), ["spool", "sender_login", "rcpt_local", "relay"]);
+  assert.deepEqual(chain.map((p) => p.name), [
+    "spool",
+    "rate_limit",
+    "sender_login",
+    "rcpt_local",
+    "relay",
+  ]);
 });
 
 test("buildChain() leaves sender_login out when sender_login_check is off", async () => {
   const chain = await buildChain([], hostFor, { ...deps, senderLoginCheck: false });
-  assert.deepEqual(chain.map((p) => p.name), ["rcpt_local", "relay", "spool"]);
+  assert.deepEqual(chain.map((p) => p.name), ["rate_limit", "rcpt_local", "relay", "spool"]);
 });
 
 test("buildChain() refuses unknown names and bad plugin files", async () => {
