@@ -16,7 +16,11 @@
  * busy legitimate senders (a mailing list host, a smart host, our own test
  * suite on loopback) stay far below them. Nothing is exempt by default, not
  * even loopback; list trusted networks in `exempt`. The counts live in the
- * process and start over on reload.
+ * process and start over on reload. Each IPv6 address counts alone.
+ *
+ * The `[plugin.rate_limit]` table is read only when `rate_limit` is listed
+ * in `plugins` (as for every plugin); unlisted, it runs with the defaults.
+ * Listing it also sets its place in the chain.
  *
  * ```toml
  * plugins = ["rate_limit"]
