@@ -178,7 +178,8 @@ export class Session {
     this.#stopping = true;
     if (this.#waiting) {
       this.send(reply(421, "4.3.2", `${this.#settings.hostname} Service shutting down`));
-      this.#out.flush().finally(() => this.#conn.close());
+      // A client that is gone or never reads (write timeout) cannot get the 421.
+      this.#out.flush().catch(() => {}).finally(() => this.#conn.close());
     }
   }
 

@@ -217,6 +217,38 @@ test("Session answers 554 5.5.0 and closes when a client pipelines before EHLO",
   ]);
 });
 
+test("Session.stop() closes a client that does not read, when the 421 write times out", async () => {
+  let release: (chunk: Uint8Array | null) => void = () => {};
+  let writes = 0;
+  const conn: Conn = {
+    ...scriptedConn([]),
+    read: () => new Promise((resolve) => release = resolve),
+    // The greeting goes out; the 421 never does: the client stopped reading.
+    write: () => writes++ === 0 ? Promise.resolve() : new Promise(() => {}),
+    close: () => release(null),
+  };
+  const session = new Session({
+    conn,
+    connection: {
+      id: "t",
+      remote: conn.remote,
+      local: conn.local,
+      helo: undefined,
+      tls: undefined,
+      user: undefined,
+    },
+    runner: new HookRunner([], { timeoutMs: 100, log: SILENT_LOGGER }),
+    settings: { ...SETTINGS, writeTimeoutMs: 20 },
+    log: SILENT_LOGGER,
+    newQueueId: () => "QID",
+  });
+  const done = session.run();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  session.stop();
+  await done; // and no unhandled WriteTimeout rejection fails the test
+  assert.equal(writes, 2);
+});
+
 test("Session answers 421 4.4.2 when the client goes quiet", async () => {
   const conn = scriptedConn(["EHLO c\r\n"]);
   let reads = 0;
