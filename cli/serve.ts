@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
@@ -22,6 +22,7 @@ import { Directory } from "../core/store/directory.ts";
 import { buildChain } from "../plugins/registry.ts";
 import { mergeFlags, readConfigFile, type ServeFlags } from "./config_file.ts";
 import { createDelivery } from "./delivery_setup.ts";
+import { loadTlsFiles } from "./tls_files.ts";
 
 /** Usage of `postino serve`. */
 export const SERVE_USAGE = `Usage: postino serve [options]
@@ -122,11 +123,9 @@ async function buildSetup(
     },
     relayNetworks: config.relayNetworks,
     senderLoginCheck: config.senderLoginCheck,
-  });
+  }, config.pluginOptions);
   // Certificates are read here, so SIGHUP picks up renewed ones (RFC 3207 sessions keep theirs).
-  const tls = config.tls
-    ? { cert: await readFile(config.tls.cert, "utf8"), key: await readFile(config.tls.key, "utf8") }
-    : undefined;
+  const tls = config.tls ? await loadTlsFiles(config.tls) : undefined;
   return {
     config,
     runner: new HookRunner(plugins, { timeoutMs: config.hookTimeoutMs, log }),

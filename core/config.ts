@@ -63,6 +63,11 @@ export interface Config {
   bareLf: BareLfPolicy;
   /** Plugins that run before the built-in acceptors, in order. */
   plugins: PluginSpec[];
+  /**
+   * Every `[plugin.NAME]` table, also for built-ins that run without being
+   * listed in `plugins` (e.g. `rate_limit`), keyed by name.
+   */
+  pluginOptions: Record<string, Record<string, unknown>>;
   verbose: boolean;
   /** Client networks (CIDR) allowed to relay to any domain. */
   relayNetworks: string[];
@@ -125,6 +130,7 @@ export const DEFAULTS: Readonly<Omit<Config, "hostname">> = {
   shutdownGraceMs: 10_000,
   bareLf: "reject",
   plugins: [],
+  pluginOptions: {},
   verbose: false,
   relayNetworks: [],
   relayHost: undefined,
@@ -406,6 +412,7 @@ export function validateConfig(raw: RawConfig, source: string): Config {
     shutdownGraceMs: seconds("shutdown_grace", DEFAULTS.shutdownGraceMs),
     bareLf,
     plugins,
+    pluginOptions: tables as Record<string, Record<string, unknown>>,
     verbose: (raw.verbose as boolean | undefined) ?? false,
     relayNetworks,
     relayHost: raw.relay_host === undefined

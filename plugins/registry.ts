@@ -57,6 +57,7 @@ export async function buildChain(
   specs: readonly PluginSpec[],
   hostFor: (spec: PluginSpec) => PluginHost,
   deps: BuiltinDeps,
+  options: Readonly<Record<string, Record<string, unknown>>> = {},
 ): Promise<Plugin[]> {
   const listed = new Set(specs.map((s) => s.name));
   const all = [
@@ -65,7 +66,8 @@ export async function buildChain(
       .filter((name) =>
         !listed.has(name) && (name !== "sender_login" || deps.senderLoginCheck !== false)
       )
-      .map((name) => ({ name, options: {} })),
+      // Built-ins that run by default still take their [plugin.NAME] table.
+      .map((name) => ({ name, options: options[name] ?? {} })),
   ];
   const chain: Plugin[] = [];
   for (const spec of all) {

@@ -76,3 +76,18 @@ test("isPluginPath() tells files from built-in names", () => {
   assert.equal(isPluginPath("/abs/plugin"), true);
   assert.equal(isPluginPath("rcpt_local"), false);
 });
+
+test("buildChain() hands default built-ins their [plugin.NAME] table", async () => {
+  const seen: Record<string, unknown> = {};
+  await buildChain(
+    [],
+    (spec) => {
+      seen[spec.name] = spec.options;
+      return hostFor(spec);
+    },
+    deps,
+    { rate_limit: { messages_per_minute: 0 } },
+  );
+  assert.deepEqual(seen.rate_limit, { messages_per_minute: 0 });
+  assert.deepEqual(seen.spool, {});
+});

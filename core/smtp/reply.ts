@@ -27,7 +27,9 @@ export function formatReply(r: Reply): string {
     // Reply text is printable (RFC 5321 §4.2): never echo a client's control bytes.
     // deno-lint-ignore no-control-regex
     const clean = line.replace(/[\r\n]+/g, " ").replace(/[\x00-\x08\x0a-\x1f\x7f]/g, "?");
-    return `${r.code}${sep}${prefix}${clean}`.trimEnd() + "\r\n";
+    const text = `${r.code}${sep}${prefix}${clean}`;
+    // An empty SASL challenge is "334 " with its space (RFC 4954 §4).
+    return (r.code === 334 ? text : text.trimEnd()) + "\r\n";
   }).join("");
 }
 
