@@ -78,6 +78,7 @@ class BunConn implements Conn {
   #pending: Uint8Array[] = [];
   #drained: (() => void)[] = [];
   #closed = false;
+  #upgraded: BunConn | undefined;
   /** Set on the connection returned by a server-side upgrade. */
   #secure = false;
   /** Settles a pending STARTTLS handshake. */
@@ -131,6 +132,9 @@ class BunConn implements Conn {
   }
 
   close(): void {
+    // After an upgrade, closing the plaintext side closes the TLS socket too
+    // (e.g. a handshake that never finishes).
+    if (this.#upgraded) return this.#upgraded.close();
     if (this.#closed) return;
     this.#closed = true;
     this.socket.end();
@@ -151,6 +155,7 @@ class BunConn implements Conn {
       });
       secure.socket = tls;
       this.#closed = true;
+      this.#upgraded = secure;
       // Anything still buffered, or arriving on the raw side, is dropped.
       this.queue.discard();
       this.queue.end();

@@ -69,6 +69,8 @@ export interface SessionOptions {
 const MAX_COMMAND_LINE = 512;
 /** RFC 5321 §4.5.3.1.6: 1000 octets for a text line, CRLF included. */
 const MAX_TEXT_LINE = 1000;
+/** How long a STARTTLS handshake may take (capped by the idle timeout). */
+const TLS_HANDSHAKE_MS = 10_000;
 /** RFC 4954 §4: a SASL response line may be up to 12288 octets. */
 const MAX_AUTH_LINE = 12288;
 
@@ -659,11 +661,22 @@ export class Session {
     // could have injected; it must never be read as a command.
     this.#input.discard();
     let secure: Conn;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      secure = await this.#conn.startTls(tls);
+      // A client that stalls or leaves mid-handshake must not keep its slot.
+      const limit = Math.min(this.#settings.idleTimeoutMs, TLS_HANDSHAKE_MS);
+      secure = await Promise.race([
+        this.#conn.startTls(tls),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no TLS handshake within ${limit} ms`)), limit);
+        }),
+      ]);
     } catch (error) {
       this.#log.event("tls_failed", { conn: this.connection.id, error: String(error) });
+      this.#conn.close();
       throw new ClientGone();
+    } finally {
+      clearTimeout(timer);
     }
     this.#conn = secure;
     this.#input.setReader(() => secure.read());
@@ -716,7 +729,8 @@ export class Session {
     if (decision?.kind === "tempfail") {
       return this.#error(454, "4.7.0", "Temporary authentication failure");
     }
-    const proxyLogin = credentials.authzid !== "" && credentials.authzid !== account;
+    const proxyLogin = credentials.authzid !== "" &&
+      credentials.authzid.toLowerCase() !== account.toLowerCase();
     const ok = !proxyLogin &&
       (decision ? decision.kind === "accept" : await backend.verify(account, credentials.password));
     if (ok) {
