@@ -113,7 +113,8 @@ export interface Spool {
   /**
    * Records outcomes for a leased message. Deferred recipients become due
    * again at `retryAt(attempts)`; when no recipient is left to try, the
-   * message is removed. Resolves once durable.
+   * message is removed. Resolves once committed; unlike `put()`, it may be
+   * lost with power, which only means a redelivery.
    */
   record(
     id: string,

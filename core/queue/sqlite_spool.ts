@@ -49,7 +49,7 @@ type Op = () => void;
 /** The embedded {@linkcode Spool}. */
 export class SqliteSpool implements Spool {
   #db: Database;
-  #pending: { op: Op; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  #pending: { op: Op; durable: boolean; resolve: () => void; reject: (e: unknown) => void }[] = [];
   #scheduled = false;
   #stmt;
 
@@ -107,9 +107,9 @@ export class SqliteSpool implements Spool {
   }
 
   /** Queues `op` for the next group commit; resolves after that COMMIT. */
-  #commit(op: Op): Promise<void> {
+  #commit(op: Op, durable = true): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.#pending.push({ op, resolve, reject });
+      this.#pending.push({ op, durable, resolve, reject });
       if (this.#scheduled) return;
       this.#scheduled = true;
       // One macrotask later: everything other sessions queued meanwhile joins the batch.
@@ -124,27 +124,45 @@ export class SqliteSpool implements Spool {
     if (batch.length === 0) return;
     const failed = new Set<number>();
     try {
-      this.#db.transaction(() => {
-        batch.forEach((item, i) => {
-          // A SAVEPOINT per op: one bad op (a duplicate id) must not sink the batch.
-          this.#db.exec("SAVEPOINT op");
-          try {
-            item.op();
-            this.#db.exec("RELEASE op");
-          } catch (error) {
-            this.#db.exec("ROLLBACK TO op");
-            this.#db.exec("RELEASE op");
-            failed.add(i);
-            item.reject(error);
-          }
-        });
-      });
+      this.#withSync(batch.some((item) => item.durable), () =>
+        this.#db.transaction(() => {
+          batch.forEach((item, i) => {
+            // A SAVEPOINT per op: one bad op (a duplicate id) must not sink the batch.
+            this.#db.exec("SAVEPOINT op");
+            try {
+              item.op();
+              this.#db.exec("RELEASE op");
+            } catch (error) {
+              this.#db.exec("ROLLBACK TO op");
+              this.#db.exec("RELEASE op");
+              failed.add(i);
+              item.reject(error);
+            }
+          });
+        }));
     } catch (error) {
       // The COMMIT itself failed (disk full, I/O error): nothing in the batch is durable.
       batch.forEach((item, i) => failed.has(i) || item.reject(error));
       return;
     }
     batch.forEach((item, i) => failed.has(i) || item.resolve());
+  }
+
+  /**
+   * Runs `fn` with fsync at COMMIT (`durable`) or without. Only new messages
+   * need it: a 250 promises they are on disk. Leases and outcomes may be lost
+   * with power (never with a crash of ours: WAL still has them); then a
+   * message is delivered again, and Maildir names make that harmless. A
+   * later durable COMMIT fsyncs the WAL, and with it everything before.
+   */
+  #withSync<T>(durable: boolean, fn: () => T): T {
+    if (durable) return fn();
+    this.#db.exec("PRAGMA synchronous = NORMAL");
+    try {
+      return fn();
+    } finally {
+      this.#db.exec("PRAGMA synchronous = FULL");
+    }
   }
 
   put(message: NewMessage): Promise<void> {
@@ -177,23 +195,24 @@ export class SqliteSpool implements Spool {
 
   lease(now: number, limit: number, leaseMs: number): DueMessage[] {
     const s = this.#stmt;
-    return this.#db.transaction(() => {
-      const due: DueMessage[] = [];
-      for (const { id } of s.dueIds.all(now, limit)) {
-        const row = s.message.get(id as string);
-        if (!row) continue;
-        const recipients = s.dueRecipients.all(id as string, now).map((r) => ({
-          address: r.address as string,
-          original: r.original as string,
-          ...(r.notify ? { notify: String(r.notify).split(",") } : {}),
-          ...(r.orcpt ? { orcpt: JSON.parse(String(r.orcpt)) } : {}),
-          attempts: Number(r.attempts),
-        }));
-        s.leaseRecipients.run(now + leaseMs, id as string, now);
-        due.push({ ...messageFromRow(row), recipients });
-      }
-      return due;
-    });
+    return this.#withSync(false, () =>
+      this.#db.transaction(() => {
+        const due: DueMessage[] = [];
+        for (const { id } of s.dueIds.all(now, limit)) {
+          const row = s.message.get(id as string);
+          if (!row) continue;
+          const recipients = s.dueRecipients.all(id as string, now).map((r) => ({
+            address: r.address as string,
+            original: r.original as string,
+            ...(r.notify ? { notify: String(r.notify).split(",") } : {}),
+            ...(r.orcpt ? { orcpt: JSON.parse(String(r.orcpt)) } : {}),
+            attempts: Number(r.attempts),
+          }));
+          s.leaseRecipients.run(now + leaseMs, id as string, now);
+          due.push({ ...messageFromRow(row), recipients });
+        }
+        return due;
+      }));
   }
 
   record(
@@ -223,7 +242,7 @@ export class SqliteSpool implements Spool {
         s.logAttempt.run(id, outcome.address, now, outcome.status, detail);
       }
       if (Number(s.openCount.get(id)?.n) === 0) this.#delete(id);
-    });
+    }, false);
   }
 
   #delete(id: string): void {
@@ -235,7 +254,7 @@ export class SqliteSpool implements Spool {
   markWarned(id: string): Promise<void> {
     return this.#commit(() => {
       this.#db.prepare(`UPDATE spool_messages SET warned = 1 WHERE id = ?`).run(id);
-    });
+    }, false);
   }
 
   recover(): number {
