@@ -15,7 +15,7 @@
  */
 import type { Endpoint } from "../runtime/conn.ts";
 import type { Mailbox } from "../smtp/address.ts";
-import type { Credentials } from "../smtp/auth_exchange.ts";
+import type { Credentials, SaslMechanism } from "../smtp/auth_exchange.ts";
 import type { Message } from "../smtp/message.ts";
 import type { MailParams, RcptParams } from "../smtp/params.ts";
 import type { Deliverer, Failure } from "../queue/scheduler.ts";
@@ -114,6 +114,8 @@ export interface Plugin<S = unknown> {
    * answers 535, `tempfail` 454; with no decision the local user store decides.
    */
   auth?(ctx: HookContext<S>, credentials: Credentials): HookResult | Promise<HookResult>;
+  /** SASL mechanisms this plugin adds to AUTH, by name; their credentials go to `auth`. */
+  sasl?: Readonly<Record<string, SaslMechanism>>;
   unknown_command?(
     ctx: HookContext<S>,
     command: { verb: string; argument: string },
@@ -157,5 +159,5 @@ export type OutboundHookName = "route" | "delivered" | "deferred" | "bounce";
 /** The session hook names, for the runner and for docs. */
 export type HookName = Exclude<
   keyof Plugin,
-  "name" | "createState" | "close" | "gateways" | OutboundHookName
+  "name" | "createState" | "close" | "gateways" | "sasl" | OutboundHookName
 >;

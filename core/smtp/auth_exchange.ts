@@ -22,7 +22,8 @@ export type Mechanism = typeof MECHANISMS[number];
 
 /** Credentials as the client gave them. */
 export interface Credentials {
-  mechanism: Mechanism;
+  /** A built-in mechanism, or one a plugin added (upper case). */
+  mechanism: string;
   /** The identity to act as (PLAIN only; usually empty). */
   authzid: string;
   username: string;
@@ -57,6 +58,12 @@ async function respond(
   io.send(challenge(text));
   return await io.readLine();
 }
+
+/**
+ * A SASL mechanism a plugin adds (e.g. XOAUTH2): it runs the exchange with
+ * `io` and returns the credentials, which then go through the `auth` hook.
+ */
+export type SaslMechanism = (initial: string | undefined, io: AuthIo) => Promise<AuthAttempt>;
 
 /** Runs the exchange for `mechanism`, starting from an optional initial response. */
 export async function readCredentials(

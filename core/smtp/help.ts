@@ -28,7 +28,7 @@ export const HELP_TEXT: Readonly<Record<string, string>> = {
 
 /** The EHLO keywords (RFC 5321 §4.1.1.1) for a server with these settings. */
 export function ehloKeywords(
-  options: { maxMessageSize: number; starttls?: boolean; auth?: boolean },
+  options: { maxMessageSize: number; starttls?: boolean; auth?: readonly string[] | undefined },
 ): string[] {
   return [
     "PIPELINING",
@@ -39,7 +39,7 @@ export function ehloKeywords(
     "CHUNKING",
     "DSN",
     ...(options.starttls ? ["STARTTLS"] : []),
-    ...(options.auth ? ["AUTH PLAIN LOGIN"] : []),
+    ...(options.auth && options.auth.length > 0 ? [`AUTH ${options.auth.join(" ")}`] : []),
     "HELP",
   ];
 }

@@ -13,7 +13,7 @@ import { type Logger, redactAuth } from "../log.ts";
 import type { Conn, TlsServerOptions } from "../runtime/conn.ts";
 import { type BareLfPolicy, readDotData } from "./data_reader.ts";
 import type { AuthLimiter } from "../auth/limiter.ts";
-import { MECHANISMS, readCredentials } from "./auth_exchange.ts";
+import { MECHANISMS, readCredentials, type SaslMechanism } from "./auth_exchange.ts";
 import { checkMail, checkRcpt, type EnvelopeRules } from "./envelope.ts";
 import { ehloKeywords, HELP_TEXT } from "./help.ts";
 import type { Deadlines } from "./deadlines.ts";
@@ -373,7 +373,9 @@ export class Session {
         starttls: this.connection.tls === undefined && this.#settings.tls?.() !== undefined,
         // RFC 4954 §4 and our policy: passwords only ever travel encrypted.
         auth: this.connection.tls !== undefined && this.#settings.auth !== undefined &&
-          this.connection.user === undefined,
+            this.connection.user === undefined
+          ? [...MECHANISMS, ...this.#saslMechanisms().keys()]
+          : undefined,
       }),
     ]));
   }
@@ -705,20 +707,25 @@ export class Session {
       );
     }
     const [name = "", initial, extra] = argument.split(" ");
-    const mechanism = MECHANISMS.find((m) => m === name.toUpperCase());
-    if (!mechanism || extra !== undefined) {
+    const mechanism = name.toUpperCase();
+    const builtin = MECHANISMS.find((m) => m === mechanism);
+    const added = builtin ? undefined : this.#saslMechanisms().get(mechanism);
+    if ((!builtin && !added) || extra !== undefined) {
       return this.#error(504, "5.5.4", "Unrecognized authentication type");
     }
     const ip = this.connection.remote.address;
     if (backend.limiter.blocked(ip).blocked) return this.#tooManyFailures();
-    const attempt = await readCredentials(mechanism, initial, {
-      send: (r) => this.send(r),
+    const io = {
+      send: (r: Reply) => void this.send(r),
       readLine: async () => {
         const line = await this.#input.readLine(MAX_AUTH_LINE);
         if (this.#log.tracing && line) this.#log.trace(this.connection.id, "<", "****");
         return line === null ? null : line.tooLong ? "" : new TextDecoder().decode(line.line);
       },
-    });
+    };
+    const attempt = builtin
+      ? await readCredentials(builtin, initial, io)
+      : await (added as SaslMechanism)(initial, io);
     if (attempt.kind === "gone") throw new ClientGone();
     if (attempt.kind === "cancelled") return this.#error(501, "5.7.0", "Authentication cancelled");
     if (attempt.kind === "malformed") return this.#error(501, "5.5.2", "Cannot decode response");
@@ -745,6 +752,17 @@ export class Session {
     await new Promise((resolve) => setTimeout(resolve, delayMs));
     if (nowBlocked) return this.#tooManyFailures();
     this.#error(535, "5.7.8", "Authentication credentials invalid");
+  }
+
+  /** SASL mechanisms the plugins add, by upper-case name. */
+  #saslMechanisms(): Map<string, SaslMechanism> {
+    const found = new Map<string, SaslMechanism>();
+    for (const plugin of this.#runner.plugins) {
+      for (const [name, mechanism] of Object.entries(plugin.sasl ?? {})) {
+        found.set(name.toUpperCase(), mechanism);
+      }
+    }
+    return found;
   }
 
   #tooManyFailures(): void {

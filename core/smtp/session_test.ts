@@ -271,3 +271,67 @@ test("Session answers 421 4.4.2 when the client goes quiet", async () => {
   await session.run();
   assert.match(conn.writes.join(""), /421 4\.4\.2 mx\.test Error: timeout exceeded\r\n$/);
 });
+
+test("Session offers SASL mechanisms that plugins add, and their credentials go to the auth hook", async () => {
+  const conn = scriptedConn([
+    "EHLO c\r\n",
+    "AUTH XTOKEN\r\n",
+    "good-token\r\n",
+    "MAIL FROM:<t@example.org>\r\nQUIT\r\n",
+  ]);
+  const tokens: Plugin = {
+    name: "tokens",
+    sasl: {
+      async XTOKEN(initial, io) {
+        if (initial !== undefined) return { kind: "malformed" };
+        io.send({ code: 334, enhanced: "", lines: ["token?"] });
+        const line = await io.readLine();
+        if (line === null) return { kind: "gone" };
+        return {
+          kind: "credentials",
+          credentials: {
+            mechanism: "XTOKEN",
+            authzid: "",
+            username: "t@example.org",
+            password: line,
+          },
+        };
+      },
+    },
+    auth: (_ctx, credentials) =>
+      credentials.mechanism === "XTOKEN" && credentials.password === "good-token"
+        ? accept()
+        : reject(535, "5.7.8", "no"),
+  };
+  const session = new Session({
+    conn,
+    connection: {
+      id: "t",
+      remote: conn.remote,
+      local: conn.local,
+      helo: undefined,
+      tls: { version: "TLSv1.3", cipher: "TLS_AES_128_GCM_SHA256" },
+      user: undefined,
+    },
+    runner: new HookRunner([tokens], { timeoutMs: 500, log: SILENT_LOGGER }),
+    settings: {
+      ...SETTINGS,
+      auth: {
+        verify: () => Promise.resolve(false),
+        limiter: {
+          blocked: () => ({ blocked: false }),
+          failure: () => ({ delayMs: 0, nowBlocked: false }),
+          success() {},
+        } as never,
+      },
+    },
+    log: SILENT_LOGGER,
+    newQueueId: () => "QID",
+  });
+  await session.run();
+  const text = conn.writes.join("");
+  assert.match(text, /250-AUTH PLAIN LOGIN XTOKEN\r\n/);
+  assert.match(text, /334 token\?\r\n235 2\.7\.0 Authentication successful\r\n/);
+  assert.match(text, /250 2\.1\.0 Ok\r\n221 /);
+  assert.equal(session.connection.user, "t@example.org");
+});
