@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { type Reply, reply } from "./reply.ts";
 
 /** Usage for each verb the core knows. Plugins may add their own. */
 export const HELP_TEXT: Readonly<Record<string, string>> = {
@@ -42,4 +43,26 @@ export function ehloKeywords(
     ...(options.auth && options.auth.length > 0 ? [`AUTH ${options.auth.join(" ")}`] : []),
     "HELP",
   ];
+}
+
+/**
+ * The reply to `HELP [topic]` (RFC 5321 §4.1.1.8): the verbs usable here,
+ * or one verb's usage line; 504 for a verb that is not available.
+ */
+export function helpReply(
+  topic: string,
+  verbs: readonly string[],
+  available: (verb: string) => boolean,
+): Reply {
+  const verb = topic.toUpperCase();
+  if (verb === "") {
+    return reply(214, "2.0.0", [
+      "Commands:",
+      verbs.filter(available).join(" "),
+      "HELP <command> for usage",
+    ]);
+  }
+  const text = HELP_TEXT[verb];
+  if (!text || !available(verb)) return reply(504, "5.5.1", `No help for ${verb}`);
+  return reply(214, "2.0.0", text);
 }

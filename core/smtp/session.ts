@@ -10,13 +10,11 @@ import type { Connection, Transaction, TransactionMode } from "../hooks/plugin.t
 import type { HookArgs, HookRunner, HookScope } from "../hooks/runner.ts";
 import type { HookName } from "../hooks/plugin.ts";
 import { type Logger, redactAuth } from "../log.ts";
-import type { Conn, TlsServerOptions } from "../runtime/conn.ts";
-import { type BareLfPolicy, readDotData } from "./data_reader.ts";
-import type { AuthLimiter } from "../auth/limiter.ts";
-import { MECHANISMS, readCredentials, type SaslMechanism } from "./auth_exchange.ts";
+import type { Conn } from "../runtime/conn.ts";
+import { readDotData } from "./data_reader.ts";
+import { offeredMechanisms, runAuth } from "./auth_command.ts";
 import { checkMail, checkRcpt, type EnvelopeRules } from "./envelope.ts";
-import { ehloKeywords, HELP_TEXT } from "./help.ts";
-import type { Deadlines } from "./deadlines.ts";
+import { ehloKeywords, helpReply } from "./help.ts";
 import { improperPipelining, pipelinedEarly, talkedEarly } from "./early_talk.ts";
 import { ClientGone, IdleTimeout, Input } from "./input.ts";
 import { concatBytes, Message } from "./message.ts";
@@ -27,43 +25,10 @@ import { type Reply, reply, SmtpError } from "./reply.ts";
 /** The session states; every change goes through `#to()`. */
 export type State = "ready" | "greeted" | "mail" | "rcpt" | "bdat" | "closed";
 
-/** Settings a session reads; a snapshot of the server config. */
-export interface SessionSettings extends Deadlines {
-  hostname: string;
-  /** The first local domain, for `RCPT TO:<Postmaster>`. */
-  primaryDomain: string;
-  isLocalDomain(domain: string): boolean;
-  maxMessageSize: number;
-  maxRecipients: number;
-  maxErrors: number;
-  idleTimeoutMs: number;
-  bareLf: BareLfPolicy;
-  /** The certificate for STARTTLS; STARTTLS is not offered without one. */
-  tls?: () => TlsServerOptions | undefined;
-  /** Checks passwords and limits guessing; AUTH is not offered without it. */
-  auth?: AuthBackend;
-  /** Submission (RFC 6409): MAIL needs AUTH first (530 5.7.0). */
-  requireAuth?: boolean;
-}
+import type { SessionOptions, SessionSettings } from "./session_settings.ts";
 
-/** What AUTH checks against when no plugin decides. */
-export interface AuthBackend {
-  verify(username: string, password: string): Promise<boolean>;
-  limiter: AuthLimiter;
-}
-
-/** Everything a session needs from the server. */
-export interface SessionOptions {
-  conn: Conn;
-  connection: Connection;
-  runner: HookRunner;
-  settings: SessionSettings;
-  log: Logger;
-  /** Makes a queue id for a new transaction. */
-  newQueueId(): string;
-  /** Bytes the client sent before the session started (after a PROXY header). */
-  initial?: Uint8Array;
-}
+export type { AuthBackend } from "./auth_command.ts";
+export type { SessionOptions, SessionSettings } from "./session_settings.ts";
 
 /** RFC 5321 §4.5.3.1.4: 512 octets for a command line, CRLF included. */
 const MAX_COMMAND_LINE = 512;
@@ -374,7 +339,7 @@ export class Session {
         // RFC 4954 §4 and our policy: passwords only ever travel encrypted.
         auth: this.connection.tls !== undefined && this.#settings.auth !== undefined &&
             this.connection.user === undefined
-          ? [...MECHANISMS, ...this.#saslMechanisms().keys()]
+          ? offeredMechanisms(this.#runner.plugins)
           : undefined,
       }),
     ]));
@@ -579,20 +544,7 @@ export class Session {
 
   /** HELP (RFC 5321 §4.1.1.8): the verbs usable here, or one verb's usage. */
   help(argument: string): Promise<void> {
-    const topic = argument.toUpperCase();
-    if (topic === "") {
-      const verbs = Object.keys(VERBS).filter((v) => this.#available(v));
-      return this.send(reply(214, "2.0.0", [
-        "Commands:",
-        verbs.join(" "),
-        "HELP <command> for usage",
-      ]));
-    }
-    const text = HELP_TEXT[topic];
-    if (!text || !this.#available(topic)) {
-      return this.send(reply(504, "5.5.1", `No help for ${topic}`));
-    }
-    return this.send(reply(214, "2.0.0", text));
+    return this.send(helpReply(argument, Object.keys(VERBS), (verb) => this.#available(verb)));
   }
 
   /** Whether a verb does something in this server's configuration. */
@@ -694,82 +646,28 @@ export class Session {
 
   /** AUTH (RFC 4954) with PLAIN or LOGIN, over TLS only. */
   async auth(argument: string): Promise<void> {
-    const backend = this.#settings.auth;
-    if (!backend) return this.#error(502, "5.5.1", "AUTH not available");
-    if (this.connection.user !== undefined) {
-      return this.#error(503, "5.5.1", "Already authenticated");
-    }
-    if (!this.connection.tls) {
-      return this.#error(
-        538,
-        "5.7.11",
-        "Encryption required for requested authentication mechanism",
-      );
-    }
-    const [name = "", initial, extra] = argument.split(" ");
-    const mechanism = name.toUpperCase();
-    const builtin = MECHANISMS.find((m) => m === mechanism);
-    const added = builtin ? undefined : this.#saslMechanisms().get(mechanism);
-    if ((!builtin && !added) || extra !== undefined) {
-      return this.#error(504, "5.5.4", "Unrecognized authentication type");
-    }
-    const ip = this.connection.remote.address;
-    if (backend.limiter.blocked(ip).blocked) return this.#tooManyFailures();
-    const io = {
-      send: (r: Reply) => void this.send(r),
-      readLine: async () => {
-        const line = await this.#input.readLine(MAX_AUTH_LINE);
-        if (this.#log.tracing && line) this.#log.trace(this.connection.id, "<", "****");
-        return line === null ? null : line.tooLong ? "" : new TextDecoder().decode(line.line);
+    await runAuth({
+      connection: this.connection,
+      backend: this.#settings.auth,
+      hostname: this.#settings.hostname,
+      log: this.#log,
+      plugins: this.#runner.plugins,
+      io: {
+        send: (r) => void this.send(r),
+        readLine: async () => {
+          const line = await this.#input.readLine(MAX_AUTH_LINE);
+          if (this.#log.tracing && line) this.#log.trace(this.connection.id, "<", "****");
+          return line === null ? null : line.tooLong ? "" : new TextDecoder().decode(line.line);
+        },
       },
-    };
-    const attempt = builtin
-      ? await readCredentials(builtin, initial, io)
-      : await (added as SaslMechanism)(initial, io);
-    if (attempt.kind === "gone") throw new ClientGone();
-    if (attempt.kind === "cancelled") return this.#error(501, "5.7.0", "Authentication cancelled");
-    if (attempt.kind === "malformed") return this.#error(501, "5.5.2", "Cannot decode response");
-    const { credentials } = attempt;
-    const account = credentials.username;
-    if (backend.limiter.blocked(ip, account).blocked) return this.#tooManyFailures();
-    const decision = await this.#hook("auth", credentials);
-    if (decision?.kind === "tempfail") {
-      return this.#error(454, "4.7.0", "Temporary authentication failure");
-    }
-    const proxyLogin = credentials.authzid !== "" &&
-      credentials.authzid.toLowerCase() !== account.toLowerCase();
-    const ok = !proxyLogin &&
-      (decision ? decision.kind === "accept" : await backend.verify(account, credentials.password));
-    if (ok) {
-      backend.limiter.success(ip, account);
-      this.connection.user = account.toLowerCase();
-      this.#log.event("auth", { conn: this.connection.id, user: this.connection.user, mechanism });
-      return this.send(reply(235, "2.7.0", "Authentication successful"));
-    }
-    const { delayMs, nowBlocked } = backend.limiter.failure(ip, account);
-    this.#log.event("auth_failed", { conn: this.connection.id, ip, user: account, mechanism });
-    // Growing delays slow guessing down; the reply waits, the server does not.
-    await new Promise((resolve) => setTimeout(resolve, delayMs));
-    if (nowBlocked) return this.#tooManyFailures();
-    this.#error(535, "5.7.8", "Authentication credentials invalid");
-  }
-
-  /** SASL mechanisms the plugins add, by upper-case name. */
-  #saslMechanisms(): Map<string, SaslMechanism> {
-    const found = new Map<string, SaslMechanism>();
-    for (const plugin of this.#runner.plugins) {
-      for (const [name, mechanism] of Object.entries(plugin.sasl ?? {})) {
-        found.set(name.toUpperCase(), mechanism);
-      }
-    }
-    return found;
-  }
-
-  #tooManyFailures(): void {
-    this.send(
-      reply(421, "4.7.0", `${this.#settings.hostname} Too many failed logins, try again later`),
-    );
-    this.#to("closed");
+      send: (r) => void this.send(r),
+      error: (code, enhanced, text) => this.#error(code, enhanced, text),
+      closeWith: (r) => {
+        this.send(r);
+        this.#to("closed");
+      },
+      hook: (credentials) => this.#hook("auth", credentials),
+    }, argument);
   }
 
   async #close(): Promise<void> {
