@@ -38,6 +38,9 @@ export interface DeliverySetupOptions {
   plugins(): readonly Plugin[];
 }
 
+/** How long a delivery attempt may hold a message before another may take it. */
+export const LEASE_MS = 15 * 60_000;
+
 /** The default route: local domains go to Maildir, the rest over SMTP per domain. */
 export function defaultRoute(
   isLocalDomain: (domain: string) => boolean,
@@ -126,7 +129,7 @@ export function createDelivery(options: DeliverySetupOptions): Delivery {
       jitter: 0.2,
     },
     concurrency: config.deliveryConcurrency,
-    leaseMs: 15 * 60_000,
+    leaseMs: LEASE_MS,
     pollMs: 5_000,
     ...hooks,
     bounce,

@@ -21,7 +21,7 @@ import { Server, type ServerSetup } from "../core/server.ts";
 import { Directory } from "../core/store/directory.ts";
 import { buildChain } from "../plugins/registry.ts";
 import { mergeFlags, readConfigFile, type ServeFlags } from "./config_file.ts";
-import { createDelivery } from "./delivery_setup.ts";
+import { createDelivery, LEASE_MS } from "./delivery_setup.ts";
 import { loadTlsFiles } from "./tls_files.ts";
 
 /** Usage of `postino serve`. */
@@ -119,6 +119,12 @@ async function buildSetup(
       spool: delivery.spool,
       maxQueued: config.maxQueued,
       queued: () => delivery.scheduler.wake(),
+      worker: {
+        reserve: () => delivery.scheduler.reserve(),
+        release: () => delivery.scheduler.release(),
+        deliverLeased: (message) => delivery.scheduler.deliverLeased(message),
+        leaseMs: LEASE_MS,
+      },
       now: () => SYSTEM_CLOCK.now(),
     },
     relayNetworks: config.relayNetworks,

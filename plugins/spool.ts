@@ -9,7 +9,7 @@
 import { accept, tempfail } from "../core/hooks/decision.ts";
 import type { DirectoryView } from "../core/hooks/host.ts";
 import type { Plugin, Recipient } from "../core/hooks/plugin.ts";
-import type { Spool, SpoolRecipient } from "../core/queue/spool.ts";
+import type { NewMessage, Spool, SpoolRecipient } from "../core/queue/spool.ts";
 
 /** Options for {@linkcode spool}. */
 export interface SpoolPluginOptions {
@@ -20,6 +20,16 @@ export interface SpoolPluginOptions {
   maxQueued: number;
   /** Called after each commit so delivery starts at once. */
   queued(): void;
+  /**
+   * Hands new messages straight to a free delivery worker: stored already
+   * leased, then delivered from memory, with no second read of the spool.
+   */
+  worker?: {
+    reserve(): boolean;
+    release(): void;
+    deliverLeased(message: NewMessage): void;
+    leaseMs: number;
+  };
   now(): number;
 }
 
@@ -65,26 +75,33 @@ export function spool(options: SpoolPluginOptions): Plugin {
       if (recipients.length === 0) return undefined;
       const data = message.toBytes();
       const { params } = transaction;
+      const leased = options.worker?.reserve() === true;
+      const entry: NewMessage = {
+        id: transaction.id,
+        sender: transaction.sender?.address ?? "",
+        params: {
+          smtputf8: params.smtputf8,
+          eightBit: params.body === "8BITMIME" || hasEightBit(data),
+          ...(params.ret ? { ret: params.ret } : {}),
+          ...(params.envid !== undefined ? { envid: params.envid } : {}),
+        },
+        data,
+        receivedAt: options.now(),
+        isBounce: false,
+        recipients,
+      };
       try {
-        await options.spool.put({
-          id: transaction.id,
-          sender: transaction.sender?.address ?? "",
-          params: {
-            smtputf8: params.smtputf8,
-            eightBit: params.body === "8BITMIME" || hasEightBit(data),
-            ...(params.ret ? { ret: params.ret } : {}),
-            ...(params.envid !== undefined ? { envid: params.envid } : {}),
-          },
-          data,
-          receivedAt: options.now(),
-          isBounce: false,
-          recipients,
-        });
+        await options.spool.put(
+          entry,
+          leased ? { leaseMs: options.worker?.leaseMs as number } : {},
+        );
       } catch (error) {
+        if (leased) options.worker?.release();
         ctx.log.warn("spool write failed", { error: String(error) });
         return tempfail(451, "4.3.1", "Insufficient system storage, try again later");
       }
-      options.queued();
+      if (leased) options.worker?.deliverLeased(entry);
+      else options.queued();
       return accept();
     },
   };

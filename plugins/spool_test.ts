@@ -114,3 +114,53 @@ test("spool() answers 451 4.3.1 when the spool cannot write, and 452 4.3.1 at MA
   assert.equal(full?.reply?.code, 452);
   assert.equal(full?.reply?.enhanced, "4.3.1");
 });
+
+test("spool() hands the message to a free worker, stored leased, instead of waking the poller", async () => {
+  const puts: { message: NewMessage; options: unknown }[] = [];
+  const delivered: string[] = [];
+  let woken = 0;
+  const plugin = spool({
+    spool: {
+      put: (m, o) => (puts.push({ message: m, options: o }), Promise.resolve()),
+      count: () => 0,
+    },
+    directory,
+    isLocalDomain,
+    maxQueued: 10,
+    queued: () => void woken++,
+    worker: {
+      reserve: () => true,
+      release() {},
+      deliverLeased: (m) => void delivered.push(m.id),
+      leaseMs: 900_000,
+    },
+    now: () => 1,
+  });
+  const decision = await plugin.queue?.(
+    context(transaction(["alice@example.org"])),
+    Message.parse(new Uint8Array()),
+  );
+  assert.equal(decision?.kind, "accept");
+  assert.deepEqual(puts[0]?.options, { leaseMs: 900_000 });
+  assert.deepEqual(delivered, ["QID"]);
+  assert.equal(woken, 0);
+});
+
+test("spool() gives the worker back when the write fails", async () => {
+  let released = 0;
+  const plugin = spool({
+    spool: { put: () => Promise.reject(new Error("disk full")), count: () => 0 },
+    directory,
+    isLocalDomain,
+    maxQueued: 10,
+    queued() {},
+    worker: { reserve: () => true, release: () => void released++, deliverLeased() {}, leaseMs: 1 },
+    now: () => 1,
+  });
+  const decision = await plugin.queue?.(
+    context(transaction(["alice@example.org"])),
+    Message.parse(new Uint8Array()),
+  );
+  assert.equal(decision?.reply?.code, 451);
+  assert.equal(released, 1);
+});

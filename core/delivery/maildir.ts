@@ -7,7 +7,9 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { mkdir, open, rename, stat } from "node:fs/promises";
+import { closeSync, fsync, openSync, renameSync, writeSync } from "node:fs";
+import { mkdir, open, stat } from "node:fs/promises";
+import { promisify } from "node:util";
 import { join } from "node:path";
 
 /** Where one copy went. */
@@ -32,6 +34,8 @@ export function maildirPath(root: string, address: string): string {
   const at = address.lastIndexOf("@");
   return join(root, safeSegment(address.slice(at + 1)), safeSegment(address.slice(0, at)));
 }
+
+const fsyncFd = promisify(fsync);
 
 async function fsyncPath(path: string): Promise<void> {
   const handle = await open(path, "r");
@@ -120,14 +124,20 @@ export class MaildirWriter {
     const name = `${queueId}.${tag}.${this.#hostname}`;
     const target = join(dir, "new", name);
     const temp = join(dir, "tmp", name);
-    const handle = await open(temp, "w", 0o600);
+    // Open, write, close and rename are quick calls made in place; only the
+    // fsyncs wait on the disk and go to the thread pool. On Bun, a fully
+    // async write was the bottleneck of local delivery: 870 vs 2,400 copies/s
+    // with 20 deliveries at once (Deno: the same either way).
+    const fd = openSync(temp, "w", 0o600);
     try {
-      await handle.writeFile(bytes);
-      await handle.sync();
+      for (let offset = 0; offset < bytes.byteLength;) {
+        offset += writeSync(fd, bytes, offset, bytes.byteLength - offset);
+      }
+      await fsyncFd(fd);
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
-    await rename(temp, target);
+    renameSync(temp, target);
     await newDir.sync();
     return { path: target };
   }

@@ -13,6 +13,7 @@ import type {
   DeliveredOutcome,
   DueMessage,
   DueRecipient,
+  NewMessage,
   Outcome,
   Spool,
   UndeliveredOutcome,
@@ -105,6 +106,7 @@ export function wantsFailureReport(recipient: DueRecipient): boolean {
 export class Scheduler {
   #options: SchedulerOptions;
   #running = new Set<Promise<void>>();
+  #reserved = 0;
   #timer: unknown;
   #stopped = true;
   #ticking = false;
@@ -139,6 +141,36 @@ export class Scheduler {
     });
   }
 
+  /**
+   * Claims a worker for a message that is about to be stored already leased
+   * (see {@linkcode Spool.put}); false when every worker is busy, and then
+   * the message waits in the queue as usual.
+   */
+  reserve(): boolean {
+    if (this.#stopped || this.#running.size + this.#reserved >= this.#options.concurrency) {
+      return false;
+    }
+    this.#reserved++;
+    return true;
+  }
+
+  /** Gives back a reservation whose message could not be stored. */
+  release(): void {
+    this.#reserved = Math.max(0, this.#reserved - 1);
+  }
+
+  /** Delivers a message stored leased under a reservation, straight from memory. */
+  deliverLeased(message: NewMessage): void {
+    this.release();
+    // Stopping: leave it leased; the next start's recover() queues it again.
+    if (this.#stopped) return;
+    this.#start({
+      ...message,
+      warned: false,
+      recipients: message.recipients.map((r) => ({ ...r, attempts: 0 })),
+    });
+  }
+
   /** Delivers everything due now and waits for it (tests). */
   async drain(): Promise<void> {
     for (;;) {
@@ -157,17 +189,19 @@ export class Scheduler {
   /** Leases as many messages as there are free workers. */
   #fill(): void {
     const { spool, clock, concurrency, leaseMs } = this.#options;
-    const free = concurrency - this.#running.size;
+    const free = concurrency - this.#running.size - this.#reserved;
     if (free <= 0) return;
-    for (const message of spool.lease(clock.now(), free, leaseMs)) {
-      const job = this.#process(message).catch((error) => {
-        this.#options.log.event("delivery_error", { id: message.id, error: String(error) });
-      }).finally(() => {
-        this.#running.delete(job);
-        if (!this.#stopped) this.#tick();
-      });
-      this.#running.add(job);
-    }
+    for (const message of spool.lease(clock.now(), free, leaseMs)) this.#start(message);
+  }
+
+  #start(message: DueMessage): void {
+    const job = this.#process(message).catch((error) => {
+      this.#options.log.event("delivery_error", { id: message.id, error: String(error) });
+    }).finally(() => {
+      this.#running.delete(job);
+      if (!this.#stopped) this.#tick();
+    });
+    this.#running.add(job);
   }
 
   /** Sets the timer for the next due item (or the next poll). */

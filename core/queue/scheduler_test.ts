@@ -237,3 +237,19 @@ test("Scheduler sends one delay warning once the message is older than delay_war
   );
   assert.equal(spool.list()[0]?.recipients[0]?.state, "queued", "still being retried");
 });
+
+test("Scheduler.reserve() hands a new message to a free worker; none when all are busy", async () => {
+  const { spool, scheduler, calls } = await setup(() => "delivered", { concurrency: 1 });
+  assert.equal(scheduler.reserve(), false, "not before start()");
+  scheduler.start();
+  assert.equal(scheduler.reserve(), true);
+  assert.equal(scheduler.reserve(), false, "the only worker is reserved");
+  const m = message("M11", ["a@local.example"]);
+  await spool.put(m, { leaseMs: 60_000 });
+  scheduler.deliverLeased(m);
+  while (spool.count() > 0) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(calls.map((c) => c.addresses), [["a@local.example"]]);
+  assert.equal(scheduler.reserve(), true, "free again");
+  scheduler.release();
+  await scheduler.stop();
+});

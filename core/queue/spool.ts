@@ -103,8 +103,12 @@ export interface QueueListing {
 
 /** The durable queue. */
 export interface Spool {
-  /** Stores a message; resolves only once it is durable (fsynced). */
-  put(message: NewMessage): Promise<void>;
+  /**
+   * Stores a message; resolves only once it is durable (fsynced). With
+   * `leaseMs`, its recipients are stored already leased to the caller, who
+   * delivers it at once from memory (no second read of the spool).
+   */
+  put(message: NewMessage, options?: { leaseMs?: number }): Promise<void>;
   /**
    * Leases up to `limit` messages with recipients due at `now`, for
    * `leaseMs`. Held messages are skipped.

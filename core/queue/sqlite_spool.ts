@@ -62,8 +62,9 @@ export class SqliteSpool implements Spool {
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertRecipient: db.prepare(
-        `INSERT OR IGNORE INTO spool_recipients (message_id, address, original, notify, orcpt, next_attempt)
-         VALUES (?, ?, ?, ?, ?, ?)`,
+        `INSERT OR IGNORE INTO spool_recipients
+         (message_id, address, original, notify, orcpt, next_attempt, state, lease_until)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       dueIds: db.prepare(
         `SELECT DISTINCT r.message_id AS id FROM spool_recipients r
@@ -165,7 +166,7 @@ export class SqliteSpool implements Spool {
     }
   }
 
-  put(message: NewMessage): Promise<void> {
+  put(message: NewMessage, options: { leaseMs?: number } = {}): Promise<void> {
     if (message.recipients.length === 0) {
       return Promise.reject(new RangeError("a message needs recipients"));
     }
@@ -188,6 +189,8 @@ export class SqliteSpool implements Spool {
           r.notify ? r.notify.join(",") : null,
           r.orcpt ? JSON.stringify(r.orcpt) : null,
           message.receivedAt,
+          options.leaseMs === undefined ? "queued" : "leased",
+          options.leaseMs === undefined ? null : message.receivedAt + options.leaseMs,
         );
       }
     });

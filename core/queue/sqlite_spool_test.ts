@@ -129,3 +129,16 @@ test("SqliteSpool hold(), flush() and remove() manage the queue", async () => {
   assert.equal(spool.remove("F"), false);
   assert.deepEqual(spool.list().map((m) => m.id), ["H"]);
 });
+
+test("SqliteSpool.put() with leaseMs stores recipients leased: not handed out, recovered after a crash", async () => {
+  const { spool, path } = await openSpool();
+  await spool.put(message("L", ["a@x.example"], 1000), { leaseMs: 60_000 });
+  assert.deepEqual(spool.lease(10 * 60_000, 10, 1), [], "a leased message is not leased twice");
+  assert.equal(spool.list()[0]?.recipients[0]?.state, "leased");
+  await spool.record("L", [{ address: "a@x.example", status: "delivered" }], 2000, () => 0);
+  assert.equal(spool.count(), 0);
+  await spool.put(message("K", ["b@x.example"], 1000), { leaseMs: 60_000 });
+  const { spool: restarted } = await openSpool(path);
+  assert.equal(restarted.recover(), 1);
+  assert.equal(restarted.lease(1000, 10, 1)[0]?.id, "K");
+});
