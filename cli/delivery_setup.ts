@@ -108,6 +108,7 @@ export function createDelivery(options: DeliverySetupOptions): Delivery {
         defaultPort: config.smtpPort,
       }),
     heloName: config.hostname,
+    timeouts: config.clientTimeouts,
     tls: (domain) => tlsPolicies.policyFor(domain),
     ...(ca === undefined ? {} : { ca }),
     log: options.log,

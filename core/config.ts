@@ -81,6 +81,11 @@ export interface Config {
   tlsPolicy: Record<string, TlsPolicy>;
   /** PEM trust anchors for `verify` instead of the system store (`tls_ca_file`). */
   tlsCaFile: string | undefined;
+  /**
+   * Outbound SMTP timeouts (RFC 5321 §4.5.3.2) in ms, from `[client_timeouts]`
+   * in seconds: connect, greeting, ehlo, mail, rcpt, data_init, data_block, data_end.
+   */
+  clientTimeouts: Partial<Record<ClientTimeoutName, number>>;
   /** The DNS server for MX lookups (`HOST:PORT`); the system's when unset. */
   dnsServer: string | undefined;
   /** Port used for MX hosts (25; tests point it elsewhere). */
@@ -138,6 +143,7 @@ export const DEFAULTS: Readonly<Omit<Config, "hostname">> = {
   outboundTls: "opportunistic",
   tlsPolicy: {},
   tlsCaFile: undefined,
+  clientTimeouts: {},
   dnsServer: undefined,
   smtpPort: 25,
   maxQueued: 100_000,
@@ -193,6 +199,7 @@ const KEYS: Record<string, string> = {
   outbound_tls: "string",
   tls_policy: "table",
   tls_ca_file: "string",
+  client_timeouts: "table",
   dns_server: "string",
   smtp_port: "integer",
   max_queued: "integer",
@@ -422,6 +429,7 @@ export function validateConfig(raw: RawConfig, source: string): Config {
     outboundTls: tlsPolicies.fallback,
     tlsPolicy: Object.fromEntries(tlsPolicies.entries),
     tlsCaFile: raw.tls_ca_file as string | undefined,
+    clientTimeouts: clientTimeouts(source, raw.client_timeouts),
     dnsServer: raw.dns_server as string | undefined,
     smtpPort: positive(source, "smtp_port", raw.smtp_port, DEFAULTS.smtpPort),
     maxQueued: positive(source, "max_queued", raw.max_queued, DEFAULTS.maxQueued),
@@ -439,6 +447,33 @@ export function validateConfig(raw: RawConfig, source: string): Config {
       ? 0
       : nonNegative(source, "delay_warning", raw.delay_warning) * 1000,
   };
+}
+
+/** The outbound timeouts one can set, by their config names. */
+const CLIENT_TIMEOUTS = {
+  connect: "connect",
+  greeting: "greeting",
+  ehlo: "ehlo",
+  mail: "mail",
+  rcpt: "rcpt",
+  data_init: "dataInit",
+  data_block: "dataBlock",
+  data_end: "dataEnd",
+} as const;
+
+/** A key of the SMTP client's timeouts. */
+export type ClientTimeoutName = typeof CLIENT_TIMEOUTS[keyof typeof CLIENT_TIMEOUTS];
+
+function clientTimeouts(source: string, raw: unknown): Config["clientTimeouts"] {
+  const result: Config["clientTimeouts"] = {};
+  for (const [key, value] of Object.entries((raw as Record<string, unknown> | undefined) ?? {})) {
+    const name = Object.hasOwn(CLIENT_TIMEOUTS, key)
+      ? CLIENT_TIMEOUTS[key as keyof typeof CLIENT_TIMEOUTS]
+      : undefined;
+    if (!name) throw new ConfigError(source, `client_timeouts.${key}`, "unknown timeout");
+    result[name] = positive(source, `client_timeouts.${key}`, value, 1) * 1000;
+  }
+  return result;
 }
 
 /** Whether `text` is `address/prefix` (IPv4 or IPv6), or a bare address. */

@@ -79,3 +79,19 @@ test("validateConfig() reads greet_pause and the command, data and write deadlin
   assert.throws(() => validateConfig({ command_timeout: 0 }, "test"), /command_timeout: must be/);
   assert.throws(() => validateConfig({ write_timeout: 1.5 }, "test"), /write_timeout: must be/);
 });
+
+test("validateConfig() reads outbound timeouts in seconds and refuses unknown ones", () => {
+  const config = validateConfig({
+    hostname: "mx.test",
+    client_timeouts: { connect: 10, data_end: 600 },
+  }, "t");
+  assert.deepEqual(config.clientTimeouts, { connect: 10_000, dataEnd: 600_000 });
+  assert.throws(
+    () => validateConfig({ hostname: "mx.test", client_timeouts: { nap: 1 } }, "t"),
+    /client_timeouts\.nap: unknown timeout/,
+  );
+  assert.throws(
+    () => validateConfig({ hostname: "mx.test", client_timeouts: { rcpt: 0 } }, "t"),
+    /client_timeouts\.rcpt: must be a positive integer/,
+  );
+});
