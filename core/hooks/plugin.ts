@@ -114,6 +114,11 @@ export interface Plugin<S = unknown> {
    * answers 535, `tempfail` 454; with no decision the local user store decides.
    */
   auth?(ctx: HookContext<S>, credentials: Credentials): HookResult | Promise<HookResult>;
+  /**
+   * Verbs this plugin adds (they reach it through `unknown_command`), with
+   * their HELP line and, optionally, the EHLO keyword that announces them.
+   */
+  verbs?: Readonly<Record<string, { help: string; ehlo?: string }>>;
   /** SASL mechanisms this plugin adds to AUTH, by name; their credentials go to `auth`. */
   sasl?: Readonly<Record<string, SaslMechanism>>;
   unknown_command?(
@@ -159,5 +164,5 @@ export type OutboundHookName = "route" | "delivered" | "deferred" | "bounce";
 /** The session hook names, for the runner and for docs. */
 export type HookName = Exclude<
   keyof Plugin,
-  "name" | "createState" | "close" | "gateways" | "sasl" | OutboundHookName
+  "name" | "createState" | "close" | "gateways" | "sasl" | "verbs" | OutboundHookName
 >;

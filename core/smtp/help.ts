@@ -53,6 +53,7 @@ export function helpReply(
   topic: string,
   verbs: readonly string[],
   available: (verb: string) => boolean,
+  extra: Readonly<Record<string, string>> = {},
 ): Reply {
   const verb = topic.toUpperCase();
   if (verb === "") {
@@ -62,7 +63,7 @@ export function helpReply(
       "HELP <command> for usage",
     ]);
   }
-  const text = HELP_TEXT[verb];
+  const text = Object.hasOwn(HELP_TEXT, verb) ? HELP_TEXT[verb] : extra[verb];
   if (!text || !available(verb)) return reply(504, "5.5.1", `No help for ${verb}`);
   return reply(214, "2.0.0", text);
 }

@@ -342,6 +342,7 @@ export class Session {
           ? offeredMechanisms(this.#runner.plugins)
           : undefined,
       }),
+      ...this.#pluginVerbs().flatMap(([, verb]) => verb.ehlo ? [verb.ehlo] : []),
     ]));
   }
 
@@ -544,7 +545,25 @@ export class Session {
 
   /** HELP (RFC 5321 §4.1.1.8): the verbs usable here, or one verb's usage. */
   help(argument: string): Promise<void> {
-    return this.send(helpReply(argument, Object.keys(VERBS), (verb) => this.#available(verb)));
+    const added = this.#pluginVerbs();
+    return this.send(helpReply(
+      argument,
+      [...Object.keys(VERBS), ...added.map(([name]) => name)],
+      (verb) => this.#available(verb),
+      Object.fromEntries(added.map(([name, verb]) => [name, verb.help])),
+    ));
+  }
+
+  /** Verbs the plugins add, upper-cased, in plugin order. */
+  #pluginVerbs(): [string, { help: string; ehlo?: string }][] {
+    return this.#runner.plugins.flatMap((p) =>
+      Object.entries(p.verbs ?? {}).map((
+        [name, verb],
+      ): [string, { help: string; ehlo?: string }] => [
+        name.toUpperCase(),
+        verb,
+      ])
+    );
   }
 
   /** Whether a verb does something in this server's configuration. */
@@ -563,7 +582,7 @@ export class Session {
       case "SAML":
         return this.#runner.has("mail") && this.#runner.plugins.some((p) => p.name === "terminal");
       default:
-        return Object.hasOwn(VERBS, verb);
+        return Object.hasOwn(VERBS, verb) || this.#pluginVerbs().some(([name]) => name === verb);
     }
   }
 

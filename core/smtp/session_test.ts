@@ -335,3 +335,21 @@ test("Session offers SASL mechanisms that plugins add, and their credentials go 
   assert.match(text, /250 2\.1\.0 Ok\r\n221 /);
   assert.equal(session.connection.user, "t@example.org");
 });
+
+test("Session announces plugin verbs in EHLO and HELP, and routes them to unknown_command", async () => {
+  const etrn: Plugin = {
+    name: "etrn_like",
+    verbs: { XQUEUE: { help: "XQUEUE <domain>: start a queue run", ehlo: "XQUEUE" } },
+    unknown_command: (_ctx, command) =>
+      command.verb === "XQUEUE"
+        ? accept(250, "2.0.0", `Queue run started for ${command.argument}`)
+        : undefined,
+  };
+  const { replies, writes } = await converse([
+    "EHLO c\r\nHELP\r\nHELP XQUEUE\r\nXQUEUE example.org\r\nQUIT\r\n",
+  ], [etrn]);
+  assert.match(writes.join(""), /250[- ]XQUEUE\r\n/);
+  assert.match(writes.join(""), /214-.* XQUEUE\r\n/);
+  assert.ok(replies.includes("214 2.0.0 XQUEUE <domain>: start a queue run"));
+  assert.ok(replies.includes("250 2.0.0 Queue run started for example.org"));
+});
