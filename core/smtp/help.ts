@@ -67,3 +67,20 @@ export function helpReply(
   if (!text || !available(verb)) return reply(504, "5.5.1", `No help for ${verb}`);
   return reply(214, "2.0.0", text);
 }
+
+/** One verb a plugin adds: its HELP line and optional EHLO keyword. */
+export interface PluginVerb {
+  help: string;
+  ehlo?: string;
+}
+
+/** The verbs `plugins` add, upper-cased, in plugin order. */
+export function pluginVerbs(
+  plugins: readonly { verbs?: Readonly<Record<string, PluginVerb>> }[],
+): [string, PluginVerb][] {
+  return plugins.flatMap((p) =>
+    Object.entries(p.verbs ?? {}).map((
+      [name, verb],
+    ): [string, PluginVerb] => [name.toUpperCase(), verb])
+  );
+}

@@ -14,7 +14,7 @@ import type { Conn } from "../runtime/conn.ts";
 import { readDotData } from "./data_reader.ts";
 import { offeredMechanisms, runAuth } from "./auth_command.ts";
 import { checkMail, checkRcpt, type EnvelopeRules } from "./envelope.ts";
-import { ehloKeywords, helpReply } from "./help.ts";
+import { ehloKeywords, helpReply, pluginVerbs } from "./help.ts";
 import { improperPipelining, pipelinedEarly, talkedEarly } from "./early_talk.ts";
 import { ClientGone, IdleTimeout, Input } from "./input.ts";
 import { concatBytes, Message } from "./message.ts";
@@ -342,7 +342,7 @@ export class Session {
           ? offeredMechanisms(this.#runner.plugins)
           : undefined,
       }),
-      ...this.#pluginVerbs().flatMap(([, verb]) => verb.ehlo ? [verb.ehlo] : []),
+      ...pluginVerbs(this.#runner.plugins).flatMap(([, verb]) => verb.ehlo ? [verb.ehlo] : []),
     ]));
   }
 
@@ -545,25 +545,13 @@ export class Session {
 
   /** HELP (RFC 5321 §4.1.1.8): the verbs usable here, or one verb's usage. */
   help(argument: string): Promise<void> {
-    const added = this.#pluginVerbs();
+    const added = pluginVerbs(this.#runner.plugins);
     return this.send(helpReply(
       argument,
       [...Object.keys(VERBS), ...added.map(([name]) => name)],
       (verb) => this.#available(verb),
       Object.fromEntries(added.map(([name, verb]) => [name, verb.help])),
     ));
-  }
-
-  /** Verbs the plugins add, upper-cased, in plugin order. */
-  #pluginVerbs(): [string, { help: string; ehlo?: string }][] {
-    return this.#runner.plugins.flatMap((p) =>
-      Object.entries(p.verbs ?? {}).map((
-        [name, verb],
-      ): [string, { help: string; ehlo?: string }] => [
-        name.toUpperCase(),
-        verb,
-      ])
-    );
   }
 
   /** Whether a verb does something in this server's configuration. */
@@ -582,7 +570,8 @@ export class Session {
       case "SAML":
         return this.#runner.has("mail") && this.#runner.plugins.some((p) => p.name === "terminal");
       default:
-        return Object.hasOwn(VERBS, verb) || this.#pluginVerbs().some(([name]) => name === verb);
+        return Object.hasOwn(VERBS, verb) ||
+          pluginVerbs(this.#runner.plugins).some(([name]) => name === verb);
     }
   }
 
