@@ -129,6 +129,7 @@ async function buildSetup(
     },
     relayNetworks: config.relayNetworks,
     senderLoginCheck: config.senderLoginCheck,
+    queue: delivery.spool,
   }, config.pluginOptions);
   // Certificates are read here, so SIGHUP picks up renewed ones (RFC 3207 sessions keep theirs).
   const tls = config.tls ? await loadTlsFiles(config.tls) : undefined;

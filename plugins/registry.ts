@@ -8,7 +8,9 @@
 import type { PluginSpec } from "../core/config.ts";
 import type { PluginHost } from "../core/hooks/host.ts";
 import type { Plugin } from "../core/hooks/plugin.ts";
+import type { Spool } from "../core/queue/spool.ts";
 import { dnsblFromHost } from "./dnsbl.ts";
+import { etrnFromHost } from "./etrn.ts";
 import { heloCheckFromHost } from "./helo_check.ts";
 import { importPluginFile, isPluginPath } from "./loader.ts";
 import { rateLimitFromHost } from "./rate_limit.ts";
@@ -24,6 +26,8 @@ export interface BuiltinDeps {
   relayNetworks: readonly string[];
   /** Whether the default chain checks authenticated senders (`sender_login`). */
   senderLoginCheck?: boolean;
+  /** The spool's queue controls, for `etrn`. */
+  queue?: Pick<Spool, "flush" | "list">;
 }
 
 type Builtin = (host: PluginHost, deps: BuiltinDeps) => Plugin;
@@ -31,6 +35,10 @@ type Builtin = (host: PluginHost, deps: BuiltinDeps) => Plugin;
 /** Built-in plugins by name. */
 export const BUILTINS: Readonly<Record<string, Builtin>> = {
   dnsbl: (host) => dnsblFromHost(host),
+  etrn: (host, deps) => {
+    if (!deps.queue) throw new Error("plugin etrn: this server has no spool to start");
+    return etrnFromHost(host, { spool: deps.queue, queued: () => deps.spool.queued() });
+  },
   helo_check: (host) => heloCheckFromHost(host),
   rate_limit: (host) => rateLimitFromHost(host),
   rcpt_local: (host) =>
