@@ -106,6 +106,10 @@ async function buildSetup(
     directory: {
       resolve: (address) => directory.resolve(address, isLocalDomain),
       isUser: (address) => directory.getUser(address) !== undefined,
+      entry: (address) => directory.getEntry(address),
+      findByLocalPart: (local) => directory.findByLocalPart(local),
+      findByName: (fragment) => directory.findByName(fragment),
+      aliasMembers: (address) => directory.getAlias(address),
     },
     dataDir: config.dataDir,
     log: {

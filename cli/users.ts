@@ -115,12 +115,28 @@ const USER_COMMANDS: Record<string, Subcommand> = {
 
 const ALIAS_COMMANDS: Record<string, Subcommand> = {
   add: {
-    usage: "alias add ADDRESS MEMBER... [--data-dir DIR]",
+    usage: "alias add ADDRESS MEMBER... [--private] [--data-dir DIR]",
+    // --private marks the list private: EXPN refuses to show its members.
+    options: { private: { type: "boolean" } },
     args: [2, Infinity],
-    async run({ args: [address = "", ...members], io, directory }) {
+    async run({ args: [address = "", ...members], values, io, directory }) {
       const dir = await directory();
-      dir.addAlias(address, members);
-      io.stdout(`${normalizeAddress(address)} -> ${dir.getAlias(address)?.join(", ")}`);
+      dir.addAlias(address, members, values["private"] === true ? { private: true } : {});
+      const mark = values["private"] === true ? " [private]" : "";
+      io.stdout(`${normalizeAddress(address)} -> ${dir.getAlias(address)?.join(", ")}${mark}`);
+      return 0;
+    },
+  },
+  private: {
+    usage: "alias private ADDRESS on|off [--data-dir DIR]",
+    args: [2, 2],
+    async run({ args: [address = "", setting = ""], io, directory }) {
+      if (setting !== "on" && setting !== "off") return `expected on or off, got "${setting}"`;
+      const key = normalizeAddress(address);
+      if (!(await directory()).setAliasPrivate(key, setting === "on")) {
+        return `no such alias: ${key}`;
+      }
+      io.stdout(`${key} is ${setting === "on" ? "private" : "public"}`);
       return 0;
     },
   },
@@ -128,8 +144,11 @@ const ALIAS_COMMANDS: Record<string, Subcommand> = {
     usage: "alias list [--data-dir DIR]",
     args: [0, 0],
     async run({ io, directory }) {
-      for (const alias of (await directory()).listAliases()) {
-        io.stdout(`${alias.address} -> ${alias.members.join(", ")}`);
+      const dir = await directory();
+      for (const alias of dir.listAliases()) {
+        const entry = dir.getEntry(alias.address);
+        const mark = entry?.kind === "alias" && entry.private ? " [private]" : "";
+        io.stdout(`${alias.address} -> ${alias.members.join(", ")}${mark}`);
       }
       return 0;
     },
@@ -201,8 +220,9 @@ export async function runUserCommand(args: string[], io: CliIo): Promise<number>
 }
 
 /**
- * Runs `postino alias SUBCOMMAND …` (`args` starts at the subcommand): `add`,
- * `list` and `remove`.
+ * Runs `postino alias SUBCOMMAND …` (`args` starts at the subcommand): `add`
+ * (with `--private`), `list`, `remove` and `private` (mark a list private, so
+ * EXPN refuses it, or public again).
  *
  * @param args The arguments after `alias`, e.g. `["list"]`.
  * @param io Output, stdin and access to the directory.

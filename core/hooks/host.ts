@@ -16,7 +16,7 @@
  *
  * @module
  */
-import type { Resolution } from "../store/directory.ts";
+import type { DirectoryEntry, Resolution } from "../store/directory.ts";
 import { accept, disconnect, reject, tempfail } from "./decision.ts";
 import type { Plugin, PluginLogger } from "./plugin.ts";
 
@@ -26,6 +26,16 @@ export interface DirectoryView {
   resolve(address: string): Resolution | undefined;
   /** Whether `address` is a local user. */
   isUser(address: string): boolean;
+  // The lookups below serve VRFY and EXPN. They are optional so that views
+  // written by hand (tests, embedders) stay valid; the server provides them.
+  /** The user or alias at `address`, with its display name or private flag. */
+  entry?(address: string): DirectoryEntry | undefined;
+  /** Users and aliases with this local part, on any domain, sorted by address. */
+  findByLocalPart?(local: string): DirectoryEntry[];
+  /** Users whose display name contains `fragment` (ignoring case). */
+  findByName?(fragment: string): DirectoryEntry[];
+  /** An alias's direct members in order, or `undefined` when it is no alias. */
+  aliasMembers?(address: string): string[] | undefined;
 }
 
 /** Everything a plugin may use from the server. */

@@ -40,6 +40,20 @@ export interface AliasListing {
   readonly members: string[];
 }
 
+/**
+ * A user or an alias, as the lookups by address, local part and name find
+ * it (for VRFY and EXPN, RFC 5321 §3.5).
+ */
+export type DirectoryEntry =
+  | { readonly kind: "user"; readonly address: string; readonly name: string | undefined }
+  | { readonly kind: "alias"; readonly address: string; readonly private: boolean };
+
+/** Options for {@linkcode Directory.addAlias}. */
+export interface AddAliasOptions {
+  /** Marks the alias private (EXPN refuses it); absent leaves the flag as it is. */
+  private?: boolean;
+}
+
 /** Options for {@linkcode Directory.addUser}. */
 export interface AddUserOptions {
   /** The password; without one the user can receive mail but not log in. */
@@ -89,6 +103,18 @@ function prepare(db: Database) {
       "SELECT address, name, password_hash IS NOT NULL AS has_password FROM users ORDER BY address",
     ),
     isAlias: db.prepare("SELECT 1 FROM aliases WHERE address = ?"),
+    getPrivate: db.prepare("SELECT private FROM aliases WHERE address = ?"),
+    setPrivate: db.prepare("UPDATE aliases SET private = ? WHERE address = ?"),
+    // Matches the prefix "local@" exactly: no LIKE, so `_` and `%` are plain.
+    byLocalPart: db.prepare(
+      `SELECT 'user' AS kind, address, name, 0 AS private FROM users
+       WHERE substr(address, 1, ?) = ?
+       UNION ALL SELECT 'alias' AS kind, address, NULL AS name, private FROM aliases
+       WHERE substr(address, 1, ?) = ? ORDER BY address`,
+    ),
+    namedUsers: db.prepare(
+      "SELECT address, name FROM users WHERE name IS NOT NULL ORDER BY address",
+    ),
     insertAlias: db.prepare("INSERT OR IGNORE INTO aliases (address) VALUES (?)"),
     insertMember: db.prepare("INSERT OR IGNORE INTO alias_members (alias, member) VALUES (?, ?)"),
     // rowid order is insertion order, which is the order members expand in.
@@ -208,7 +234,7 @@ export class Directory {
    * @throws {TypeError} When an address is invalid, no member is given, or
    * the alias address belongs to a user.
    */
-  addAlias(address: string, members: string[]): void {
+  addAlias(address: string, members: string[], options: AddAliasOptions = {}): void {
     const key = checked(address, "alias");
     const keys = members.map((member) => checked(member, "member"));
     if (keys.length === 0) throw new TypeError(`Alias ${key} needs at least one member`);
@@ -218,6 +244,63 @@ export class Directory {
       }
       this.#sql.insertAlias.run(key);
       for (const member of keys) this.#sql.insertMember.run(key, member);
+      if (options.private !== undefined) this.#sql.setPrivate.run(options.private ? 1 : 0, key);
+    });
+  }
+
+  /**
+   * Marks an alias private (EXPN refuses to show its members) or public.
+   *
+   * @returns Whether there is such an alias.
+   */
+  setAliasPrivate(address: string, isPrivate: boolean): boolean {
+    return this.#sql.setPrivate.run(isPrivate ? 1 : 0, normalizeAddress(address)).changes > 0;
+  }
+
+  /**
+   * The user or alias at `address`, or `undefined` when there is neither.
+   *
+   * @example
+   * ```ts
+   * directory.getEntry("alice@example.com"); // { kind: "user", address: "alice@example.com", name: "Alice" }
+   * ```
+   */
+  getEntry(address: string): DirectoryEntry | undefined {
+    const key = normalizeAddress(address);
+    const user = this.getUser(key);
+    if (user !== undefined) return { kind: "user", ...user };
+    const row = this.#sql.getPrivate.get(key);
+    if (row === undefined) return undefined;
+    return { kind: "alias", address: key, private: Number(row["private"]) === 1 };
+  }
+
+  /**
+   * Users and aliases whose local part is `local`, on any domain, sorted by
+   * address. The caller keeps those on local domains.
+   */
+  findByLocalPart(local: string): DirectoryEntry[] {
+    const prefix = `${normalizeAddress(local)}@`;
+    // SQLite's substr() counts characters, as the spread does (not UTF-16 units).
+    const length = [...prefix].length;
+    return this.#sql.byLocalPart.all(length, prefix, length, prefix).map((row) =>
+      row["kind"] === "user"
+        ? { kind: "user", address: String(row["address"]), name: text(row["name"]) }
+        : { kind: "alias", address: String(row["address"]), private: Number(row["private"]) === 1 }
+    );
+  }
+
+  /**
+   * Users whose display name contains `fragment`, ignoring case, sorted by
+   * address. An empty or blank fragment finds no one.
+   */
+  findByName(fragment: string): DirectoryEntry[] {
+    // Filtered here, not in SQL: SQLite's lower() only folds ASCII.
+    const needle = fragment.trim().normalize("NFC").toLowerCase();
+    if (needle === "") return [];
+    return this.#sql.namedUsers.all().flatMap((row) => {
+      const name = text(row["name"]);
+      if (name === undefined || !name.normalize("NFC").toLowerCase().includes(needle)) return [];
+      return [{ kind: "user" as const, address: String(row["address"]), name }];
     });
   }
 

@@ -285,3 +285,89 @@ test("Directory constructor leaves PRAGMA user_version and other tables alone", 
   assert.equal(Number(db.prepare("PRAGMA user_version").get()?.["user_version"]), 7);
   assert.ok(db.prepare("SELECT name FROM sqlite_master WHERE name = 'other'").get());
 });
+
+test("Directory.getEntry() tells users (with names) from aliases (with the private flag)", async () => {
+  const { directory } = open();
+  await directory.addUser("alice@example.com", { name: "Alice Smith" });
+  directory.addAlias("team@example.com", ["alice@example.com"]);
+  assert.deepEqual(directory.getEntry("ALICE@example.com"), {
+    kind: "user",
+    address: "alice@example.com",
+    name: "Alice Smith",
+  });
+  assert.deepEqual(directory.getEntry("team@example.com"), {
+    kind: "alias",
+    address: "team@example.com",
+    private: false,
+  });
+  assert.equal(directory.getEntry("nobody@example.com"), undefined);
+});
+
+test("Directory.addAlias() and setAliasPrivate() mark an alias private and public", () => {
+  const { directory } = open();
+  directory.addAlias("board@example.com", ["a@example.com"], { private: true });
+  assert.deepEqual(directory.getEntry("board@example.com"), {
+    kind: "alias",
+    address: "board@example.com",
+    private: true,
+  });
+  // Adding members without the option leaves the flag alone.
+  directory.addAlias("board@example.com", ["b@example.com"]);
+  assert.deepEqual(directory.getEntry("board@example.com"), {
+    kind: "alias",
+    address: "board@example.com",
+    private: true,
+  });
+  assert.equal(directory.setAliasPrivate("Board@Example.com", false), true);
+  assert.deepEqual(directory.getEntry("board@example.com"), {
+    kind: "alias",
+    address: "board@example.com",
+    private: false,
+  });
+  assert.equal(directory.setAliasPrivate("ghost@example.com", true), false);
+  // Removing the alias forgets the flag with it.
+  directory.setAliasPrivate("board@example.com", true);
+  directory.removeAlias("board@example.com");
+  directory.addAlias("board@example.com", ["a@example.com"]);
+  assert.deepEqual(directory.getEntry("board@example.com"), {
+    kind: "alias",
+    address: "board@example.com",
+    private: false,
+  });
+});
+
+test("Directory.findByLocalPart() finds users and aliases on every domain, exactly", async () => {
+  const { directory } = open();
+  await directory.addUser("alice@example.com", { name: "Alice" });
+  await directory.addUser("alice@example.org");
+  await directory.addUser("alice_b@example.com");
+  await directory.addUser("alicex@example.com");
+  directory.addAlias("a_ice@example.org", ["alice@example.org"], { private: true });
+  assert.deepEqual(directory.findByLocalPart("ALICE"), [
+    { kind: "user", address: "alice@example.com", name: "Alice" },
+    { kind: "user", address: "alice@example.org", name: undefined },
+  ]);
+  // `_` and `%` are plain characters, not LIKE wildcards.
+  assert.deepEqual(directory.findByLocalPart("a_ice"), [
+    { kind: "alias", address: "a_ice@example.org", private: true },
+  ]);
+  assert.deepEqual(directory.findByLocalPart("al%"), []);
+  assert.deepEqual(directory.findByLocalPart("bob"), []);
+});
+
+test("Directory.findByName() matches a name fragment, ignoring case, Unicode included", async () => {
+  const { directory } = open();
+  await directory.addUser("jsmith@example.com", { name: "Joe Smith" });
+  await directory.addUser("hsmith@example.org", { name: "Harry SMITH" });
+  await directory.addUser("zoe@example.com", { name: "Zoë Ångström" });
+  await directory.addUser("noname@example.com");
+  assert.deepEqual(directory.findByName("smith").map((e) => e.address), [
+    "hsmith@example.org",
+    "jsmith@example.com",
+  ]);
+  assert.deepEqual(directory.findByName("ÅNGSTRÖM"), [
+    { kind: "user", address: "zoe@example.com", name: "Zoë Ångström" },
+  ]);
+  assert.deepEqual(directory.findByName("  "), []);
+  assert.deepEqual(directory.findByName("nobody"), []);
+});
