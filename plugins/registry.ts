@@ -11,6 +11,7 @@ import type { Plugin } from "../core/hooks/plugin.ts";
 import type { Spool } from "../core/queue/spool.ts";
 import { dnsblFromHost } from "./dnsbl.ts";
 import { etrnFromHost } from "./etrn.ts";
+import { expnFromHost } from "./expn.ts";
 import { heloCheckFromHost } from "./helo_check.ts";
 import { importPluginFile, isPluginPath } from "./loader.ts";
 import { rateLimitFromHost } from "./rate_limit.ts";
@@ -18,6 +19,7 @@ import { rcptLocal } from "./rcpt_local.ts";
 import { relay } from "./relay.ts";
 import { senderLogin } from "./sender_login.ts";
 import { spool, type SpoolPluginOptions } from "./spool.ts";
+import { vrfyFromHost } from "./vrfy.ts";
 
 /** Server-side objects built-in plugins need beyond the host API. */
 export interface BuiltinDeps {
@@ -39,6 +41,7 @@ export const BUILTINS: Readonly<Record<string, Builtin>> = {
     if (!deps.queue) throw new Error("plugin etrn: this server has no spool to start");
     return etrnFromHost(host, { spool: deps.queue, queued: () => deps.spool.queued() });
   },
+  expn: (host) => expnFromHost(host),
   helo_check: (host) => heloCheckFromHost(host),
   rate_limit: (host) => rateLimitFromHost(host),
   rcpt_local: (host) =>
@@ -52,6 +55,7 @@ export const BUILTINS: Readonly<Record<string, Builtin>> = {
       directory: host.directory,
       isLocalDomain: (d) => host.isLocalDomain(d),
     }),
+  vrfy: (host) => vrfyFromHost(host),
 };
 
 /**
