@@ -55,6 +55,8 @@ export interface ServeFlags {
   "tls-key"?: string;
   "relay-host"?: string;
   "dns-server"?: string;
+  odmr?: string[];
+  "hold-domain"?: string[];
 }
 
 /** Lays flags over the file's settings; flags win. */
@@ -84,5 +86,7 @@ export function mergeFlags(file: RawConfig, flags: ServeFlags): RawConfig {
   if (flags["tls-key"] !== undefined) merged.tls_key = flags["tls-key"];
   if (flags["relay-host"] !== undefined) merged.relay_host = flags["relay-host"];
   if (flags["dns-server"] !== undefined) merged.dns_server = flags["dns-server"];
+  if (flags.odmr) merged.odmr = flags.odmr;
+  if (flags["hold-domain"]) merged.hold_domains = flags["hold-domain"];
   return merged;
 }

@@ -19,8 +19,10 @@ import type { Clock } from "../core/queue/clock.ts";
 import { createBouncer } from "../core/queue/bouncer.ts";
 import { newQueueId } from "../core/queue/queue_id.ts";
 import { outboundHooks } from "../core/queue/outbound_hooks.ts";
-import { type Route, Scheduler } from "../core/queue/scheduler.ts";
-import type { DueMessage, DueRecipient } from "../core/queue/spool.ts";
+import { retryDelay } from "../core/queue/backoff.ts";
+import { type Deliverer, type Route, Scheduler } from "../core/queue/scheduler.ts";
+import type { DueMessage, DueRecipient, Outcome } from "../core/queue/spool.ts";
+import { type Collector, createCollector } from "../core/delivery/reverse_delivery.ts";
 import { SqliteSpool } from "../core/queue/sqlite_spool.ts";
 import type { Runtime } from "../core/runtime/runtime.ts";
 import type { Database } from "../core/runtime/sqlite.ts";
@@ -41,20 +43,46 @@ export interface DeliverySetupOptions {
 /** How long a delivery attempt may hold a message before another may take it. */
 export const LEASE_MS = 15 * 60_000;
 
-/** The default route: local domains go to Maildir, the rest over SMTP per domain. */
+/**
+ * The default route: local domains go to Maildir, hold domains stay queued
+ * for ATRN (`hold`), the rest go over SMTP per domain.
+ */
 export function defaultRoute(
   isLocalDomain: (domain: string) => boolean,
+  isHoldDomain: (domain: string) => boolean = () => false,
 ): (message: DueMessage, recipient: DueRecipient) => Route {
   return (_message: DueMessage, recipient: DueRecipient): Route => {
     const domain = recipient.address.slice(recipient.address.lastIndexOf("@") + 1).toLowerCase();
-    return isLocalDomain(domain) ? { via: "local", key: "" } : { via: "smtp", key: domain };
+    if (isLocalDomain(domain)) return { via: "local", key: "" };
+    return isHoldDomain(domain) ? { via: "hold", key: domain } : { via: "smtp", key: domain };
   };
 }
+
+/**
+ * The `hold` deliverer: mail for a hold domain waits for its owner to
+ * collect it with ATRN (RFC 2645), never goes out by MX. Each attempt
+ * defers it with the usual backoff (5 minutes, doubling to `retry_max`), so
+ * the scheduler looks at it rarely and never spins; uncollected mail
+ * expires after `max_queue_lifetime` and bounces, like any deferred mail.
+ * Leasing skips nothing: the queue stays one simple list.
+ */
+export const HOLD_DELIVERER: Deliverer = {
+  deliver: (_message, recipients) =>
+    Promise.resolve(recipients.map((r): Outcome => ({
+      address: r.address,
+      status: "deferred",
+      code: 450,
+      enhanced: "4.2.0",
+      text: "Held for collection with ATRN",
+    }))),
+};
 
 /** The outbound half of a running server. */
 export interface Delivery {
   spool: SqliteSpool;
   scheduler: Scheduler;
+  /** Hands queued mail to ATRN collectors (the `turn` plugin). */
+  collector: Collector;
   /** Applies a reloaded config (local domains, TLS policies) to delivery. */
   update(config: Config): void;
   /** Stops delivering and closes idle remote connections. */
@@ -67,6 +95,8 @@ export function createDelivery(options: DeliverySetupOptions): Delivery {
   // Replaced on reload (SIGHUP), so a domain added there is local for delivery too.
   let local = new Set(config.domains);
   const isLocalDomain = (domain: string) => local.has(domain.toLowerCase());
+  let hold = new Set(config.holdDomains);
+  const isHoldDomain = (domain: string) => hold.has(domain.toLowerCase());
   // Replaced on reload too. The config has validated the table already.
   let tlsPolicies = parseTlsPolicies(config.tlsPolicy, config.outboundTls);
   // Read once at start: a test CA (or a private one) for `verify` policies.
@@ -115,20 +145,32 @@ export function createDelivery(options: DeliverySetupOptions): Delivery {
   });
   const hooks = outboundHooks({
     plugins: options.plugins,
-    fallback: defaultRoute(isLocalDomain),
-    builtins: { local: localDeliverer({ writer, hasMailbox }), smtp: remote },
+    fallback: defaultRoute(isLocalDomain, isHoldDomain),
+    builtins: { local: localDeliverer({ writer, hasMailbox }), smtp: remote, hold: HOLD_DELIVERER },
     timeoutMs: config.hookTimeoutMs,
+    log: options.log,
+  });
+  const retry = {
+    initialMs: config.retryInitialMs,
+    maxMs: config.retryMaxMs,
+    maxAgeMs: config.maxQueueLifetimeMs,
+    jitter: 0.2,
+  };
+  const collector = createCollector({
+    spool,
+    heloName: config.hostname,
+    timeouts: config.clientTimeouts,
+    leaseMs: LEASE_MS,
+    now: () => options.clock.now(),
+    retryAt: (attempts, now) => now + retryDelay(attempts, retry),
+    maxAgeMs: config.maxQueueLifetimeMs,
+    bounce,
     log: options.log,
   });
   const scheduler: Scheduler = new Scheduler({
     spool,
     clock: options.clock,
-    retry: {
-      initialMs: config.retryInitialMs,
-      maxMs: config.retryMaxMs,
-      maxAgeMs: config.maxQueueLifetimeMs,
-      jitter: 0.2,
-    },
+    retry,
     concurrency: config.deliveryConcurrency,
     leaseMs: LEASE_MS,
     pollMs: 5_000,
@@ -140,8 +182,10 @@ export function createDelivery(options: DeliverySetupOptions): Delivery {
   return {
     spool,
     scheduler,
+    collector,
     update(next) {
       local = new Set(next.domains);
+      hold = new Set(next.holdDomains);
       tlsPolicies = parseTlsPolicies(next.tlsPolicy, next.outboundTls);
     },
     async stop() {

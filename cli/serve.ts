@@ -16,6 +16,7 @@ import { createLogger, type Logger } from "../core/log.ts";
 import { SYSTEM_CLOCK } from "../core/queue/clock.ts";
 import type { Scheduler } from "../core/queue/scheduler.ts";
 import type { Spool } from "../core/queue/spool.ts";
+import type { Collector } from "../core/delivery/reverse_delivery.ts";
 import type { Runtime } from "../core/runtime/runtime.ts";
 import { Server, type ServerSetup } from "../core/server.ts";
 import { Directory } from "../core/store/directory.ts";
@@ -38,6 +39,8 @@ Options:
   --relay-network CIDR      clients allowed to relay (repeatable; default none)
   --submission HOST:PORT    submission listener: STARTTLS, then AUTH before MAIL (repeatable)
   --tls-listen HOST:PORT    implicit-TLS submission listener, e.g. port 465 (repeatable)
+  --odmr HOST:PORT          ODMR listener for ATRN collectors, e.g. port 366 (RFC 2645; repeatable)
+  --hold-domain DOMAIN      accept mail for DOMAIN and hold it for ATRN (needs --plugin turn; repeatable)
   --tls-cert FILE           PEM certificate chain for STARTTLS and implicit TLS
   --tls-key FILE            PEM private key
   --relay-host HOST:PORT    send all non-local mail through this smart host
@@ -57,6 +60,8 @@ export const SERVE_OPTIONS = {
   "relay-network": { type: "string", multiple: true },
   submission: { type: "string", multiple: true },
   "tls-listen": { type: "string", multiple: true },
+  odmr: { type: "string", multiple: true },
+  "hold-domain": { type: "string", multiple: true },
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
   "relay-host": { type: "string" },
@@ -91,7 +96,7 @@ export async function loadConfig(file: string | undefined, flags: ServeFlags): P
 async function buildSetup(
   config: Config,
   directory: Directory,
-  delivery: { spool: Spool; scheduler: Scheduler },
+  delivery: { spool: Spool; scheduler: Scheduler; collector?: Collector },
   log: Logger,
   limiter: AuthLimiter,
 ): Promise<ServerSetup> {
@@ -134,6 +139,9 @@ async function buildSetup(
     relayNetworks: config.relayNetworks,
     senderLoginCheck: config.senderLoginCheck,
     queue: delivery.spool,
+    ...(delivery.collector ? { collector: delivery.collector } : {}),
+    grants: (user) => directory.grantedDomains(user),
+    holdDomains: config.holdDomains,
   }, config.pluginOptions);
   // Certificates are read here, so SIGHUP picks up renewed ones (RFC 3207 sessions keep theirs).
   const tls = config.tls ? await loadTlsFiles(config.tls) : undefined;

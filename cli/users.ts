@@ -97,6 +97,42 @@ const USER_COMMANDS: Record<string, Subcommand> = {
       return 0;
     },
   },
+  grant: {
+    usage: "user grant ADDRESS DOMAIN [--data-dir DIR]",
+    args: [2, 2],
+    // ATRN (RFC 2645): the user may collect DOMAIN's mail, besides their own domain's.
+    async run({ args: [address = "", domain = ""], io, directory }) {
+      (await directory()).grant(address, domain);
+      io.stdout(`${normalizeAddress(address)} may collect ${domain.trim().toLowerCase()}`);
+      return 0;
+    },
+  },
+  revoke: {
+    usage: "user revoke ADDRESS DOMAIN [--data-dir DIR]",
+    args: [2, 2],
+    async run({ args: [address = "", domain = ""], io, directory }) {
+      if (!(await directory()).revoke(address, domain)) return `no such grant: ${domain}`;
+      io.stdout(
+        `${normalizeAddress(address)} may no longer collect ${domain.trim().toLowerCase()}`,
+      );
+      return 0;
+    },
+  },
+  grants: {
+    usage: "user grants [ADDRESS] [--data-dir DIR]",
+    args: [0, 1],
+    async run({ args: [address], io, directory }) {
+      const dir = await directory();
+      const grants = address === undefined
+        ? dir.listGrants()
+        : dir.grantedDomains(address).map((domain) => ({
+          address: normalizeAddress(address),
+          domain,
+        }));
+      for (const grant of grants) io.stdout(`${grant.address} ${grant.domain}`);
+      return 0;
+    },
+  },
   passwd: {
     usage: "user passwd ADDRESS --password-stdin [--data-dir DIR]",
     options: PASSWORD_STDIN,
@@ -203,7 +239,8 @@ async function runGroup(
 
 /**
  * Runs `postino user SUBCOMMAND …` (`args` starts at the subcommand): `add`,
- * `list`, `remove` and `passwd`.
+ * `list`, `remove`, `passwd`, and `grant`, `revoke` and `grants` (domains a
+ * user may collect with ATRN, RFC 2645).
  *
  * @param args The arguments after `user`, e.g. `["add", "a@example.com"]`.
  * @param io Output, stdin and access to the directory.

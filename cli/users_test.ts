@@ -255,3 +255,18 @@ test("openDirectoryAt() creates the data dir and postino.db", async () => {
   const again = await openDirectoryAt(runtime, dataDir);
   assert.equal(again.getUser("alice@example.com")?.address, "alice@example.com");
 });
+
+test("runUserCommand() grant, grants and revoke manage the domains a user may collect with ATRN", async () => {
+  const io = fakeIo();
+  assert.equal(await runUserCommand(["add", "alice@example.net"], io), 0);
+  assert.equal(await runUserCommand(["grant", "alice@example.net", "Other.Example"], io), 0);
+  assert.equal(io.out.at(-1), "alice@example.net may collect other.example");
+  assert.equal(await runUserCommand(["grants"], io), 0);
+  assert.equal(io.out.at(-1), "alice@example.net other.example");
+  assert.equal(await runUserCommand(["grant", "bob@example.net", "other.example"], io), 1);
+  assert.match(io.err.at(-1) ?? "", /No such user: bob@example\.net/);
+  assert.equal(await runUserCommand(["grant", "alice@example.net"], io), 2);
+  assert.equal(await runUserCommand(["revoke", "alice@example.net", "other.example"], io), 0);
+  assert.equal(await runUserCommand(["revoke", "alice@example.net", "other.example"], io), 1);
+  assert.deepEqual((await io.directory()).grantedDomains("alice@example.net"), []);
+});

@@ -23,8 +23,11 @@ export interface PluginSpec {
 export interface ListenerSpec {
   hostname: string;
   port: number;
-  /** `submission` (RFC 6409) requires AUTH before MAIL. */
-  kind: "smtp" | "submission";
+  /**
+   * `submission` (RFC 6409) requires AUTH before MAIL; `odmr` (RFC 2645,
+   * port 366) too, and is where ATRN collectors connect.
+   */
+  kind: "smtp" | "submission" | "odmr";
   /** TLS from the first byte (RFC 8314), instead of STARTTLS. */
   implicitTls: boolean;
   /** The peer is a proxy that sends a PROXY protocol header first. */
@@ -37,7 +40,7 @@ export interface Config {
   /** Local domains, lower-cased; the first is the primary one. */
   domains: string[];
   listen: { hostname: string; port: number }[];
-  /** Every listener: `listen` (port 25 style), `submission` and `tls_listen`. */
+  /** Every listener: `listen` (port 25 style), `submission`, `tls_listen` and `odmr`. */
   listeners: ListenerSpec[];
   /** Certificate and key files for STARTTLS and implicit TLS. */
   tls: { cert: string; key: string } | undefined;
@@ -100,6 +103,11 @@ export interface Config {
   maxQueueLifetimeMs: number;
   /** Warn the sender once when a message is still queued after this long (0: off). */
   delayWarningMs: number;
+  /**
+   * Domains we are the MX for but hold mail for collection with ATRN (RFC
+   * 2645) instead of sending it on; lower-cased. Needs the `turn` plugin.
+   */
+  holdDomains: string[];
 }
 
 /** The defaults when nothing is configured. */
@@ -152,6 +160,7 @@ export const DEFAULTS: Readonly<Omit<Config, "hostname">> = {
   retryMaxMs: 60 * 60_000,
   maxQueueLifetimeMs: 5 * 24 * 60 * 60_000,
   delayWarningMs: 0,
+  holdDomains: [],
 };
 
 /** A config problem: where it is and what is wrong. */
@@ -171,6 +180,7 @@ const KEYS: Record<string, string> = {
   listen: "string[]",
   submission: "string[]",
   tls_listen: "string[]",
+  odmr: "string[]",
   proxy_listen: "string[]",
   tls_cert: "string",
   tls_key: "string",
@@ -208,6 +218,7 @@ const KEYS: Record<string, string> = {
   retry_max: "integer",
   max_queue_lifetime: "integer",
   delay_warning: "integer",
+  hold_domains: "string[]",
 };
 
 function typeOf(value: unknown): string {
@@ -309,6 +320,7 @@ export function validateConfig(raw: RawConfig, source: string): Config {
       kind: "submission" as const,
       implicitTls: true,
     })),
+    ...addresses("odmr").map((a) => ({ ...a, kind: "odmr" as const, implicitTls: false })),
   ].map((l) => ({ ...l, proxy: proxied.delete(`${l.hostname}:${l.port}`) }));
   if (proxied.size > 0) {
     throw new ConfigError(
@@ -317,11 +329,11 @@ export function validateConfig(raw: RawConfig, source: string): Config {
       `${[...proxied].join(", ")} is not one of the listeners`,
     );
   }
-  if (!tls && listeners.some((l) => l.kind === "submission")) {
+  if (!tls && listeners.some((l) => l.kind !== "smtp")) {
     throw new ConfigError(
       source,
-      "submission",
-      "submission and tls_listen need tls_cert and tls_key (AUTH needs TLS)",
+      listeners.some((l) => l.kind === "submission") ? "submission" : "odmr",
+      "submission, tls_listen and odmr need tls_cert and tls_key (AUTH needs TLS)",
     );
   }
   if (listen.length === 0 && listeners.length === 0) {
@@ -376,6 +388,21 @@ export function validateConfig(raw: RawConfig, source: string): Config {
   } catch (error) {
     const [key, ...reason] = (error as Error).message.split(": ");
     throw new ConfigError(source, key ?? "tls_policy", reason.join(": "));
+  }
+  const holdDomains = ((raw.hold_domains as string[] | undefined) ?? []).map((d) =>
+    d.toLowerCase()
+  );
+  for (const domain of holdDomains) {
+    if (!isValidDomain(domain) || domain.startsWith("[")) {
+      throw new ConfigError(source, "hold_domains", `"${domain}" is not a domain`);
+    }
+    if (domains.includes(domain)) {
+      throw new ConfigError(source, "hold_domains", `"${domain}" is a local domain`);
+    }
+  }
+  // Held mail is only ever collected with ATRN: without the plugin it would rot.
+  if (holdDomains.length > 0 && !plugins.some((p) => p.name === "turn")) {
+    throw new ConfigError(source, "hold_domains", 'needs the turn plugin (plugins = ["turn"])');
   }
   const seconds = (key: string, fallbackMs: number) =>
     raw[key] === undefined ? fallbackMs : positive(source, key, raw[key], 0) * 1000;
@@ -446,6 +473,7 @@ export function validateConfig(raw: RawConfig, source: string): Config {
     delayWarningMs: raw.delay_warning === undefined
       ? 0
       : nonNegative(source, "delay_warning", raw.delay_warning) * 1000,
+    holdDomains: [...new Set(holdDomains)],
   };
 }
 

@@ -95,3 +95,28 @@ test("validateConfig() reads outbound timeouts in seconds and refuses unknown on
     /client_timeouts\.rcpt: must be a positive integer/,
   );
 });
+
+test("validateConfig() reads odmr listeners and hold_domains (RFC 2645)", () => {
+  const tls = { tls_cert: "c.pem", tls_key: "k.pem", plugins: ["turn"] };
+  const config = validateConfig(
+    { ...tls, hostname: "mx.example.org", odmr: ["0.0.0.0:366"], hold_domains: ["Held.Example"] },
+    "test",
+  );
+  assert.deepEqual(config.listeners.at(-1), {
+    hostname: "0.0.0.0",
+    port: 366,
+    kind: "odmr",
+    implicitTls: false,
+    proxy: false,
+  });
+  assert.deepEqual(config.holdDomains, ["held.example"]);
+  const refuse = (raw: Record<string, unknown>, message: RegExp) =>
+    assert.throws(() => validateConfig({ hostname: "mx.example.org", ...raw }, "test"), message);
+  refuse({ odmr: ["0.0.0.0:366"] }, /odmr: .*need tls_cert and tls_key/);
+  refuse({ hold_domains: ["held.example"] }, /hold_domains: needs the turn plugin/);
+  refuse({ ...tls, hold_domains: ["localhost"] }, /hold_domains: "localhost" is a local domain/);
+  refuse(
+    { ...tls, hold_domains: ["not a domain"] },
+    /hold_domains: "not a domain" is not a domain/,
+  );
+});

@@ -39,7 +39,7 @@ export function sessionSettings(
   return {
     ...(tls ? { tls: () => tls } : {}),
     ...(extras.auth ? { auth: extras.auth } : {}),
-    requireAuth: listener?.kind === "submission",
+    requireAuth: listener?.kind === "submission" || listener?.kind === "odmr",
     hostname: config.hostname,
     primaryDomain: config.domains[0] ?? config.hostname,
     isLocalDomain: (domain) => local.has(domain.toLowerCase()),
@@ -185,6 +185,7 @@ export class Server {
         helo: undefined,
         tls: spec.implicitTls ? conn.tlsInfo ?? { version: "TLS", cipher: "unknown" } : undefined,
         user: undefined,
+        listener: spec.kind,
       },
       ...(prepared.initial ? { initial: prepared.initial } : {}),
       runner: setup.runner,

@@ -19,6 +19,8 @@ import { rcptLocal } from "./rcpt_local.ts";
 import { relay } from "./relay.ts";
 import { senderLogin } from "./sender_login.ts";
 import { spool, type SpoolPluginOptions } from "./spool.ts";
+import { turnFromHost } from "./turn.ts";
+import type { Collector } from "../core/delivery/reverse_delivery.ts";
 import { vrfyFromHost } from "./vrfy.ts";
 
 /** Server-side objects built-in plugins need beyond the host API. */
@@ -30,6 +32,12 @@ export interface BuiltinDeps {
   senderLoginCheck?: boolean;
   /** The spool's queue controls, for `etrn`. */
   queue?: Pick<Spool, "flush" | "list">;
+  /** Hands queued mail to ATRN collectors, for `turn`. */
+  collector?: Collector;
+  /** The domains a user may collect besides their own (`postino user grant`), for `turn`. */
+  grants?(user: string): readonly string[];
+  /** Domains whose mail is held for ATRN (`hold_domains`), for `turn`. */
+  holdDomains?: readonly string[];
 }
 
 type Builtin = (host: PluginHost, deps: BuiltinDeps) => Plugin;
@@ -55,6 +63,14 @@ export const BUILTINS: Readonly<Record<string, Builtin>> = {
       directory: host.directory,
       isLocalDomain: (d) => host.isLocalDomain(d),
     }),
+  turn: (host, deps) => {
+    if (!deps.collector) throw new Error("plugin turn: this server has no spool to collect from");
+    return turnFromHost(host, {
+      collector: deps.collector,
+      grants: (user) => deps.grants?.(user) ?? [],
+      holdDomains: deps.holdDomains ?? [],
+    });
+  },
   vrfy: (host) => vrfyFromHost(host),
 };
 

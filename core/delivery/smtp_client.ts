@@ -147,6 +147,35 @@ export class SmtpClient {
     }
   }
 
+  /**
+   * Runs the client over a connection that is already open, for example
+   * after ATRN (RFC 2645 §4.2), where the peer that connected to us turns
+   * SMTP server: it reads the peer's 220 greeting and says EHLO (HELO if
+   * EHLO gets a 5xx). No STARTTLS: the connection is as secure as it is.
+   *
+   * @example
+   * ```ts
+   * const client = await SmtpClient.over(conn, { heloName: "mx.example.org" });
+   * ```
+   *
+   * @throws {SmtpClientError} when the greeting or EHLO is refused or times out;
+   * the connection is closed then.
+   */
+  static async over(
+    conn: Conn,
+    options: { heloName: string; timeouts?: Partial<ClientTimeouts> },
+  ): Promise<SmtpClient> {
+    const client = new SmtpClient(conn, { ...DEFAULT_TIMEOUTS, ...options.timeouts });
+    client.#tls = conn.tlsInfo;
+    try {
+      await client.#start({ host: "", port: 0, heloName: options.heloName, tls: "none" }, "none");
+      return client;
+    } catch (error) {
+      client.close();
+      throw error;
+    }
+  }
+
   static async #session(
     runtime: Runtime,
     options: SmtpClientOptions,

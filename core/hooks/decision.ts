@@ -4,11 +4,19 @@
  *
  * @module
  */
+import type { Conn } from "../runtime/conn.ts";
 import { type Reply, reply } from "../smtp/reply.ts";
+
+/**
+ * Takes over the connection after an accepted command's reply went out
+ * (ATRN, RFC 2645 §4.2: the server turns SMTP client on the same socket).
+ * The session closes the connection when it resolves.
+ */
+export type Handover = (conn: Conn) => Promise<void>;
 
 /** A hook's verdict, with the reply the client will see. */
 export type Decision =
-  | { kind: "accept"; reply: Reply | undefined }
+  | { kind: "accept"; reply: Reply | undefined; handover?: Handover }
   | { kind: "reject"; reply: Reply }
   | { kind: "tempfail"; reply: Reply }
   | { kind: "disconnect"; reply: Reply };
@@ -36,6 +44,23 @@ export function accept(code?: number, enhanced?: string, text?: string | string[
   const e = enhanced ?? "2.0.0";
   check(code, e, 200, 399);
   return { kind: "accept", reply: reply(code, e, text ?? "Ok") };
+}
+
+/**
+ * Adds a {@linkcode Handover} to an accept decision: the session flushes the
+ * reply, runs `handover` with the connection, then closes it. Only the
+ * `turn` hook and plugin verbs (`unknown_command`) honour it.
+ *
+ * @example
+ * ```ts
+ * return handOver(accept(250, "2.0.0", "OK now reversing the connection"), async (conn) => {
+ *   // speak SMTP as the client over `conn`
+ * });
+ * ```
+ */
+export function handOver(decision: Decision, handover: Handover): Decision {
+  if (decision.kind !== "accept") throw new TypeError("only an accept decision can hand over");
+  return { ...decision, handover };
 }
 
 /** Refuses permanently (5xx). */

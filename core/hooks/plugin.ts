@@ -39,6 +39,8 @@ export interface Connection {
   tls: { version: string; cipher: string } | undefined;
   /** The authenticated user, if any. */
   user: string | undefined;
+  /** What the listener that took the connection is for; absent in tests that build one by hand. */
+  readonly listener?: "smtp" | "submission" | "odmr";
 }
 
 /** How the transaction was opened: MAIL, or one of RFC 821's SEND family. */
@@ -118,7 +120,14 @@ export interface Plugin<S = unknown> {
    * Verbs this plugin adds (they reach it through `unknown_command`), with
    * their HELP line and, optionally, the EHLO keyword that announces them.
    */
-  verbs?: Readonly<Record<string, { help: string; ehlo?: string }>>;
+  verbs?: Readonly<
+    Record<string, {
+      help: string;
+      ehlo?: string;
+      /** Announce `ehlo` only on connections this approves (default: all). */
+      ehloWhen?(connection: Connection): boolean;
+    }>
+  >;
   /** SASL mechanisms this plugin adds to AUTH, by name; their credentials go to `auth`. */
   sasl?: Readonly<Record<string, SaslMechanism>>;
   unknown_command?(

@@ -101,6 +101,16 @@ export interface QueueListing {
   recipients: RecipientStatus[];
 }
 
+/** What {@linkcode Spool.leaseDomains} got. */
+export interface DomainLease {
+  /** The domains now leased to the caller, lower-cased. */
+  domains: string[];
+  /** Requested domains another collector holds. */
+  busy: string[];
+  /** Messages with the caller's recipients at those domains, leased. */
+  messages: DueMessage[];
+}
+
 /** The durable queue. */
 export interface Spool {
   /**
@@ -114,6 +124,16 @@ export interface Spool {
    * `leaseMs`. Held messages are skipped.
    */
   lease(now: number, limit: number, leaseMs: number): DueMessage[];
+  /**
+   * Takes an exclusive lease on each domain no one else holds (ATRN, RFC
+   * 2645: two collectors never get the same mail) and leases every queued
+   * recipient at those domains, due or not; held messages are skipped.
+   * Give the domains back with {@linkcode releaseDomains}; a lease also
+   * ends by itself after `leaseMs` (a crashed collector).
+   */
+  leaseDomains(domains: readonly string[], now: number, leaseMs: number): DomainLease;
+  /** Ends domain leases taken with {@linkcode leaseDomains}. */
+  releaseDomains(domains: readonly string[]): void;
   /**
    * Records outcomes for a leased message. Deferred recipients become due
    * again at `retryAt(attempts)`; when no recipient is left to try, the

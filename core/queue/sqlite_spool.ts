@@ -10,7 +10,15 @@
  * @module
  */
 import type { Database, Row } from "../runtime/sqlite.ts";
-import type { DueMessage, NewMessage, Outcome, QueueListing, Spool, SpoolParams } from "./spool.ts";
+import type {
+  DomainLease,
+  DueMessage,
+  NewMessage,
+  Outcome,
+  QueueListing,
+  Spool,
+  SpoolParams,
+} from "./spool.ts";
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS spool_messages (
@@ -42,6 +50,10 @@ const SCHEMA = [
     at INTEGER NOT NULL,
     status TEXT NOT NULL,
     detail TEXT)`,
+  // ATRN collectors (RFC 2645): one holder per domain until `lease_until`.
+  `CREATE TABLE IF NOT EXISTS spool_domain_leases (
+    domain TEXT PRIMARY KEY,
+    lease_until INTEGER NOT NULL)`,
 ];
 
 type Op = () => void;
@@ -104,6 +116,21 @@ export class SqliteSpool implements Spool {
         `UPDATE spool_recipients SET state = 'queued', lease_until = NULL WHERE state = 'leased'`,
       ),
       count: db.prepare(`SELECT COUNT(*) AS n FROM spool_messages`),
+      expireDomainLeases: db.prepare(`DELETE FROM spool_domain_leases WHERE lease_until <= ?`),
+      takeDomain: db.prepare(
+        `INSERT OR IGNORE INTO spool_domain_leases (domain, lease_until) VALUES (?, ?)`,
+      ),
+      releaseDomain: db.prepare(`DELETE FROM spool_domain_leases WHERE domain = ?`),
+      // Every queued recipient at the domain, due or not (deferred mail is collectable too).
+      domainRecipients: db.prepare(
+        `SELECT r.* FROM spool_recipients r JOIN spool_messages m ON m.id = r.message_id
+         WHERE r.state = 'queued' AND m.held = 0 AND r.address LIKE ? ESCAPE '\\'
+         ORDER BY m.received_at, m.id`,
+      ),
+      leaseRecipient: db.prepare(
+        `UPDATE spool_recipients SET state = 'leased', lease_until = ?
+         WHERE message_id = ? AND address = ? AND state = 'queued'`,
+      ),
     };
   }
 
@@ -218,6 +245,43 @@ export class SqliteSpool implements Spool {
       }));
   }
 
+  leaseDomains(domains: readonly string[], now: number, leaseMs: number): DomainLease {
+    const s = this.#stmt;
+    return this.#withSync(false, () =>
+      this.#db.transaction(() => {
+        s.expireDomainLeases.run(now);
+        const got: string[] = [];
+        const busy: string[] = [];
+        for (const domain of new Set(domains.map((d) => d.toLowerCase()))) {
+          if (s.takeDomain.run(domain, now + leaseMs).changes > 0) got.push(domain);
+          else busy.push(domain);
+        }
+        const byId = new Map<string, DueMessage>();
+        for (const domain of got) {
+          for (const r of s.domainRecipients.all(`%@${likeEscape(domain)}`)) {
+            const id = r.message_id as string;
+            let message = byId.get(id);
+            if (!message) {
+              const row = s.message.get(id);
+              if (!row) continue;
+              message = { ...messageFromRow(row), recipients: [] };
+              byId.set(id, message);
+            }
+            s.leaseRecipient.run(now + leaseMs, id, r.address as string);
+            message.recipients.push(recipientFromRow(r));
+          }
+        }
+        return { domains: got, busy, messages: [...byId.values()] };
+      }));
+  }
+
+  releaseDomains(domains: readonly string[]): void {
+    this.#withSync(false, () =>
+      this.#db.transaction(() => {
+        for (const domain of domains) this.#stmt.releaseDomain.run(domain.toLowerCase());
+      }));
+  }
+
   record(
     id: string,
     outcomes: Outcome[],
@@ -261,6 +325,8 @@ export class SqliteSpool implements Spool {
   }
 
   recover(): number {
+    // A collector of the crashed run is gone too.
+    this.#db.exec(`DELETE FROM spool_domain_leases`);
     return this.#stmt.recover.run().changes;
   }
 
@@ -323,6 +389,20 @@ export class SqliteSpool implements Spool {
   count(): number {
     return Number(this.#stmt.count.get()?.n ?? 0);
   }
+}
+
+function likeEscape(text: string): string {
+  return text.replace(/[%_\\]/g, "\\$&");
+}
+
+function recipientFromRow(r: Row): DueMessage["recipients"][number] {
+  return {
+    address: r.address as string,
+    original: r.original as string,
+    ...(r.notify ? { notify: String(r.notify).split(",") } : {}),
+    ...(r.orcpt ? { orcpt: JSON.parse(String(r.orcpt)) } : {}),
+    attempts: Number(r.attempts),
+  };
 }
 
 function messageFromRow(row: Row): Omit<DueMessage, "recipients"> {

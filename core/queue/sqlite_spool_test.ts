@@ -142,3 +142,47 @@ test("SqliteSpool.put() with leaseMs stores recipients leased: not handed out, r
   assert.equal(restarted.recover(), 1);
   assert.equal(restarted.lease(1000, 10, 1)[0]?.id, "K");
 });
+
+test("SqliteSpool.leaseDomains() leases a domain's queued recipients, due or not, to one collector", async () => {
+  const { spool } = await openSpool();
+  await spool.put(message("A", ["a@hold.example", "b@other.example"]));
+  await spool.put(message("B", ["c@HOLD.example", "d@sub.hold.example"]));
+  await spool.put(message("C", ["e@hold.example"]));
+  spool.hold("C", true); // held by an admin: not collectable
+  // Deferred into the future: still collectable.
+  const [a] = spool.lease(2000, 1, 60_000);
+  assert.equal(a?.id, "A");
+  await spool.record(
+    "A",
+    [
+      { address: "a@hold.example", status: "deferred", code: 451, enhanced: "4.0.0", text: "x" },
+      { address: "b@other.example", status: "deferred", code: 451, enhanced: "4.0.0", text: "x" },
+    ],
+    2000,
+    () => 1e12,
+  );
+
+  const first = spool.leaseDomains(["Hold.Example"], 3000, 60_000);
+  assert.deepEqual(first.domains, ["hold.example"]);
+  assert.deepEqual(first.busy, []);
+  assert.deepEqual(
+    first.messages.map((m) => [m.id, m.recipients.map((r) => r.address)]),
+    [["A", ["a@hold.example"]], ["B", ["c@HOLD.example"]]],
+  );
+  // A second collector gets neither the domain nor its messages.
+  const second = spool.leaseDomains(["hold.example", "other.example"], 3000, 60_000);
+  assert.deepEqual(second.busy, ["hold.example"]);
+  assert.deepEqual(second.messages.map((m) => [m.id, m.recipients.map((r) => r.address)]), [
+    ["A", ["b@other.example"]],
+  ]);
+  spool.releaseDomains(second.domains);
+  // Nor does the scheduler.
+  assert.deepEqual(spool.lease(3000, 10, 60_000).map((m) => m.id), ["B"]);
+  spool.releaseDomains(first.domains);
+  assert.deepEqual(spool.leaseDomains(["hold.example"], 3000, 60_000).messages, []);
+  // A lease left by a collector that died ends by itself.
+  const stale = spool.leaseDomains(["late.example"], 3000, 1000);
+  assert.deepEqual(stale.domains, ["late.example"]);
+  assert.deepEqual(spool.leaseDomains(["late.example"], 3500, 1000).busy, ["late.example"]);
+  assert.deepEqual(spool.leaseDomains(["late.example"], 4000, 1000).domains, ["late.example"]);
+});

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { Connection } from "../hooks/plugin.ts";
 import { type Reply, reply } from "./reply.ts";
 
 /** Usage for each verb the core knows. Plugins may add their own. */
@@ -72,6 +73,8 @@ export function helpReply(
 export interface PluginVerb {
   help: string;
   ehlo?: string;
+  /** Announce `ehlo` only on connections this approves (default: all). */
+  ehloWhen?(connection: Connection): boolean;
 }
 
 /** The verbs `plugins` add, upper-cased, in plugin order. */

@@ -294,6 +294,28 @@ export class Session {
       reply(250, "2.0.0", "Ok"),
       () => this.#error(500, "5.5.1", "Command unrecognized"),
     );
+    await this.#handOver(decision);
+  }
+
+  /**
+   * Gives the connection to an accepted decision's `handover` once its reply
+   * is out (RFC 2645 §4.2: after `250` to ATRN we are the SMTP client), then
+   * ends the session: the connection now belongs to another protocol turn.
+   */
+  async #handOver(decision: Decision | undefined): Promise<void> {
+    if (decision?.kind !== "accept" || !decision.handover) return;
+    this.#to("closed");
+    try {
+      await this.#out.flush();
+    } catch {
+      // The client is gone; the handover still runs, finds the connection dead and cleans up.
+    }
+    this.#input.discard(); // the client must wait for our 250 before it speaks
+    try {
+      await decision.handover(this.#conn);
+    } catch (error) {
+      this.#log.event("handover_error", { conn: this.connection.id, error: String(error) });
+    }
   }
 
   /** Sends a plugin's answer to a verb that plugins own, or `none()` if nobody answered. */
@@ -342,7 +364,9 @@ export class Session {
           ? offeredMechanisms(this.#runner.plugins)
           : undefined,
       }),
-      ...pluginVerbs(this.#runner.plugins).flatMap(([, verb]) => verb.ehlo ? [verb.ehlo] : []),
+      ...pluginVerbs(this.#runner.plugins).flatMap(([, verb]) =>
+        verb.ehlo && (verb.ehloWhen?.(this.connection) ?? true) ? [verb.ehlo] : []
+      ),
     ]));
   }
 
@@ -610,6 +634,7 @@ export class Session {
       reply(250, "2.0.0", "Ok"),
       () => this.#error(502, "5.5.1", "TURN not implemented"),
     );
+    await this.#handOver(decision);
   }
 
   /** STARTTLS (RFC 3207). */

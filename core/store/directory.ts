@@ -6,6 +6,7 @@
  * @module
  */
 import type { Database } from "../runtime/sqlite.ts";
+import { isValidDomain } from "../smtp/address.ts";
 import { isValidMailboxAddress, normalizeAddress, splitAddress } from "./address.ts";
 import { hashPassword, verifyPassword } from "./password.ts";
 
@@ -19,6 +20,9 @@ const SCHEMA = [
     address TEXT PRIMARY KEY, private INTEGER NOT NULL DEFAULT 0)`,
   `CREATE TABLE IF NOT EXISTS alias_members (
     alias TEXT, member TEXT, PRIMARY KEY (alias, member))`,
+  // Domains a user may collect with ATRN (RFC 2645) besides their own.
+  `CREATE TABLE IF NOT EXISTS user_grants (
+    address TEXT, domain TEXT, PRIMARY KEY (address, domain))`,
 ];
 
 /** A user as {@linkcode Directory.getUser} returns it. */
@@ -223,9 +227,52 @@ export class Directory {
     }));
   }
 
-  /** Removes a user; returns whether there was one. */
+  /** Removes a user, and their grants; returns whether there was one. */
   removeUser(address: string): boolean {
-    return this.#sql.deleteUser.run(normalizeAddress(address)).changes > 0;
+    const key = normalizeAddress(address);
+    this.#db.prepare("DELETE FROM user_grants WHERE address = ?").run(key);
+    return this.#sql.deleteUser.run(key).changes > 0;
+  }
+
+  /**
+   * Lets a user collect a domain's mail with ATRN (RFC 2645), besides the
+   * domain of their own address.
+   *
+   * @throws {TypeError} When there is no such user or `domain` is no domain name.
+   *
+   * @example
+   * ```ts
+   * directory.grant("alice@example.com", "example.net");
+   * directory.grantedDomains("alice@example.com"); // ["example.net"]
+   * ```
+   */
+  grant(address: string, domain: string): void {
+    const key = normalizeAddress(address);
+    const name = domain.trim().toLowerCase().replace(/\.$/, "");
+    if (this.getUser(key) === undefined) throw new TypeError(`No such user: ${key}`);
+    if (!isValidDomain(name) || name.startsWith("[")) {
+      throw new TypeError(`Invalid domain: ${JSON.stringify(domain)}`);
+    }
+    this.#db.prepare("INSERT OR IGNORE INTO user_grants (address, domain) VALUES (?, ?)")
+      .run(key, name);
+  }
+
+  /** Takes a grant back; returns whether there was one. */
+  revoke(address: string, domain: string): boolean {
+    return this.#db.prepare("DELETE FROM user_grants WHERE address = ? AND domain = ?")
+      .run(normalizeAddress(address), domain.trim().toLowerCase().replace(/\.$/, "")).changes > 0;
+  }
+
+  /** The domains granted to a user, sorted. */
+  grantedDomains(address: string): string[] {
+    return this.#db.prepare("SELECT domain FROM user_grants WHERE address = ? ORDER BY domain")
+      .all(normalizeAddress(address)).map((row) => String(row["domain"]));
+  }
+
+  /** Every grant, sorted by address, then domain. */
+  listGrants(): { address: string; domain: string }[] {
+    return this.#db.prepare("SELECT address, domain FROM user_grants ORDER BY address, domain")
+      .all().map((row) => ({ address: String(row["address"]), domain: String(row["domain"]) }));
   }
 
   /**

@@ -371,3 +371,21 @@ test("Directory.findByName() matches a name fragment, ignoring case, Unicode inc
   assert.deepEqual(directory.findByName("  "), []);
   assert.deepEqual(directory.findByName("nobody"), []);
 });
+
+test("Directory.grant() lets a user collect domains; revoke() and removeUser() take them back", async () => {
+  const { directory } = open();
+  await directory.addUser("alice@example.net");
+  directory.grant("Alice@Example.NET", "Other.Example.");
+  directory.grant("alice@example.net", "b.example");
+  directory.grant("alice@example.net", "b.example"); // twice is once
+  assert.deepEqual(directory.grantedDomains("alice@example.net"), ["b.example", "other.example"]);
+  assert.deepEqual(directory.listGrants().map((g) => g.domain), ["b.example", "other.example"]);
+  assert.throws(() => directory.grant("nobody@example.net", "b.example"), TypeError);
+  assert.throws(() => directory.grant("alice@example.net", "not a domain"), TypeError);
+  assert.throws(() => directory.grant("alice@example.net", "[192.0.2.1]"), TypeError);
+  assert.equal(directory.revoke("alice@example.net", "B.example"), true);
+  assert.equal(directory.revoke("alice@example.net", "b.example"), false);
+  directory.removeUser("alice@example.net");
+  await directory.addUser("alice@example.net");
+  assert.deepEqual(directory.grantedDomains("alice@example.net"), []);
+});
