@@ -11,6 +11,7 @@ import { type CliIo, openDirectoryAt, runAliasCommand, runUserCommand } from "./
 import { loadConfig, parseServeArgs, runServe, SERVE_USAGE } from "./cli/serve.ts";
 import { openDatabaseAt, runQueueCommand } from "./cli/queue.ts";
 import { invokingUser, readStdinBytes, runSendCommand } from "./cli/send.ts";
+import { runWatchCommand } from "./cli/watch.ts";
 
 /** The version printed by `postino version`. */
 export const VERSION = "0.1.0";
@@ -23,6 +24,7 @@ Commands:
   alias          add, list, remove aliases and lists (postino alias --help)
   send           queue a message from stdin, like sendmail (postino send --help)
   queue          list, show, flush, hold, release, remove queued mail (postino queue --help)
+  watch          show messages sent to a user's terminal (SEND) (postino watch --help)
   check-config   validate the configuration and exit (takes the serve options)
   version        print the version
 
@@ -54,6 +56,14 @@ async function main(args: string[]): Promise<number> {
       return await runUserCommand(rest, io);
     case "alias":
       return await runAliasCommand(rest, io);
+    case "watch":
+      return await runWatchCommand(rest, {
+        ...io,
+        onStop: (stop) => {
+          runtime.onSignal("SIGINT", stop);
+          runtime.onSignal("SIGTERM", stop);
+        },
+      });
     case "send":
     case "queue": {
       const queueIo = {

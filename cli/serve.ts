@@ -20,6 +20,8 @@ import type { Collector } from "../core/delivery/reverse_delivery.ts";
 import type { Runtime } from "../core/runtime/runtime.ts";
 import { Server, type ServerSetup } from "../core/server.ts";
 import { Directory } from "../core/store/directory.ts";
+import { CONTROL_SOCKET, startControlServer } from "../core/terminal/control_server.ts";
+import { TerminalHub } from "../core/terminal/hub.ts";
 import { buildChain } from "../plugins/registry.ts";
 import { mergeFlags, readConfigFile, type ServeFlags } from "./config_file.ts";
 import { createDelivery, LEASE_MS } from "./delivery_setup.ts";
@@ -99,6 +101,7 @@ async function buildSetup(
   delivery: { spool: Spool; scheduler: Scheduler; collector?: Collector },
   log: Logger,
   limiter: AuthLimiter,
+  terminals: TerminalHub,
 ): Promise<ServerSetup> {
   const local = new Set(config.domains);
   const isLocalDomain = (domain: string) => local.has(domain.toLowerCase());
@@ -142,6 +145,7 @@ async function buildSetup(
     ...(delivery.collector ? { collector: delivery.collector } : {}),
     grants: (user) => directory.grantedDomains(user),
     holdDomains: config.holdDomains,
+    terminals,
   }, config.pluginOptions);
   // Certificates are read here, so SIGHUP picks up renewed ones (RFC 3207 sessions keep theirs).
   const tls = config.tls ? await loadTlsFiles(config.tls) : undefined;
@@ -177,15 +181,26 @@ export async function runServe(runtime: Runtime, args: string[]): Promise<number
   });
   // One limiter for the life of the process: a reload must not forgive guessers.
   const limiter = new AuthLimiter({ now: () => Date.now() });
-  let setup = await buildSetup(config, directory, delivery, log, limiter);
+  // Open terminals (`postino watch`) outlive reloads, like the limiter.
+  const terminals = new TerminalHub();
+  let setup = await buildSetup(config, directory, delivery, log, limiter, terminals);
   const server = new Server(runtime, log, setup);
+  // The control socket: before the "listening" line, so `postino watch` works once the server is up.
+  const control = await startControlServer({
+    path: join(config.dataDir, CONTROL_SOCKET),
+    hub: terminals,
+    isUser: (address) => directory.getUser(address) !== undefined,
+    verifyPassword: (address, password) => directory.verifyPassword(address, password),
+    enabled: () => setup.runner.plugins.some((p) => p.name === "terminal"),
+    log,
+  });
 
   // The handlers go in before the "listening" line: a signal sent as soon as
   // we are ready must not meet the default action, which kills the process.
   runtime.onSignal("SIGHUP", async () => {
     try {
       const next = await loadConfig(file, flags);
-      const nextSetup = await buildSetup(next, directory, delivery, log, limiter);
+      const nextSetup = await buildSetup(next, directory, delivery, log, limiter, terminals);
       // Live sessions keep the chain they started with; new ones get this one.
       setup = nextSetup;
       server.update(nextSetup);
@@ -212,6 +227,8 @@ export async function runServe(runtime: Runtime, args: string[]): Promise<number
       stopping = true;
       log.event("stopping", { signal, sessions: server.connections });
       await server.stop();
+      // After the sessions: a SEND still in DATA can reach its terminals.
+      await control.close();
       await delivery.stop();
       for (const plugin of setup.runner.plugins) await plugin.close?.();
       db.close();

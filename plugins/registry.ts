@@ -9,6 +9,7 @@ import type { PluginSpec } from "../core/config.ts";
 import type { PluginHost } from "../core/hooks/host.ts";
 import type { Plugin } from "../core/hooks/plugin.ts";
 import type { Spool } from "../core/queue/spool.ts";
+import type { TerminalHub } from "../core/terminal/hub.ts";
 import { dnsblFromHost } from "./dnsbl.ts";
 import { etrnFromHost } from "./etrn.ts";
 import { expnFromHost } from "./expn.ts";
@@ -21,6 +22,7 @@ import { senderLogin } from "./sender_login.ts";
 import { spool, type SpoolPluginOptions } from "./spool.ts";
 import { turnFromHost } from "./turn.ts";
 import type { Collector } from "../core/delivery/reverse_delivery.ts";
+import { terminalFromHost } from "./terminal.ts";
 import { vrfyFromHost } from "./vrfy.ts";
 
 /** Server-side objects built-in plugins need beyond the host API. */
@@ -38,6 +40,8 @@ export interface BuiltinDeps {
   grants?(user: string): readonly string[];
   /** Domains whose mail is held for ATRN (`hold_domains`), for `turn`. */
   holdDomains?: readonly string[];
+  /** Open terminals (`postino watch`), for `terminal`. */
+  terminals?: Pick<TerminalHub, "has" | "deliver">;
 }
 
 type Builtin = (host: PluginHost, deps: BuiltinDeps) => Plugin;
@@ -63,6 +67,7 @@ export const BUILTINS: Readonly<Record<string, Builtin>> = {
       directory: host.directory,
       isLocalDomain: (d) => host.isLocalDomain(d),
     }),
+  terminal: (host, deps) => terminalFromHost(host, deps),
   turn: (host, deps) => {
     if (!deps.collector) throw new Error("plugin turn: this server has no spool to collect from");
     return turnFromHost(host, {
