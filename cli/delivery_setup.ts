@@ -189,7 +189,7 @@ export function createDelivery(options: DeliverySetupOptions): Delivery {
       tlsPolicies = parseTlsPolicies(next.tlsPolicy, next.outboundTls);
     },
     async stop() {
-      await scheduler.stop();
+      await scheduler.stop(config.shutdownGraceMs);
       await remote.close();
     },
   };

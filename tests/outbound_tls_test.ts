@@ -14,6 +14,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
+import { Duplex } from "node:stream";
 import { before, test } from "node:test";
 import { createSecureContext, type SecureContext, TLSSocket } from "node:tls";
 import { assertSameApartFromReceived, sendMail } from "./helpers/remote_sink.ts";
@@ -249,8 +250,22 @@ function serve(
           plain.destroy();
           return;
         }
-        plain.off("data", onData);
-        const secure = new TLSSocket(plain, { isServer: true, secureContext: context });
+        // The plaintext socket keeps its one 'data' listener and feeds the TLS
+        // layer through a Duplex: handing the socket itself to TLSSocket after
+        // it has been read from sometimes lost the ClientHello on Deno.
+        const feed = new Duplex({
+          read() {},
+          write(chunk: Buffer, _encoding, callback) {
+            plain.write(chunk, callback);
+          },
+          final(callback) {
+            plain.end();
+            callback();
+          },
+        });
+        tlsFeed = feed;
+        plain.on("end", () => feed.push(null));
+        const secure = new TLSSocket(feed, { isServer: true, secureContext: context });
         secure.on("error", () => plain.destroy());
         secure.on("secure", () => session.tls = secure.getProtocol() ?? "unknown");
         secure.on("data", onData);
@@ -277,7 +292,8 @@ function serve(
       }
     }
   };
-  plain.on("data", onData);
+  let tlsFeed: Duplex | undefined;
+  plain.on("data", (chunk: Buffer) => tlsFeed ? tlsFeed.push(chunk) : onData(chunk));
   reply("220 remote.test ESMTP tls test remote");
 }
 

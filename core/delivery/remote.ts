@@ -251,12 +251,19 @@ export function remoteDeliverer(options: RemoteOptions): Deliverer & { close(): 
       );
     },
     async close() {
-      for (const pool of idle.values()) {
-        for (const { client, timer } of pool.splice(0)) {
-          clearTimeout(timer);
-          await client.quit().catch(() => {});
-        }
-      }
+      // All at once, and a remote that does not answer QUIT within a second
+      // is simply cut: shutdown must not wait on it.
+      const clients = [...idle.values()].flatMap((pool) => pool.splice(0));
+      await Promise.all(clients.map(async ({ client, timer }) => {
+        clearTimeout(timer);
+        let cut: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          client.quit().catch(() => {}),
+          new Promise<void>((resolve) => cut = setTimeout(resolve, 1_000)),
+        ]);
+        clearTimeout(cut);
+        client.close();
+      }));
     },
   };
 }

@@ -123,12 +123,27 @@ export class Scheduler {
     this.wake();
   }
 
-  /** Stops leasing and waits for deliveries in progress. */
-  async stop(): Promise<void> {
+  /**
+   * Stops leasing and waits for deliveries in progress, at most `graceMs`.
+   * A delivery still running then keeps its lease, and the next start's
+   * recover() queues it again: shutdown never hangs on a slow remote.
+   */
+  async stop(graceMs = Infinity): Promise<void> {
     this.#stopped = true;
     if (this.#timer !== undefined) this.#options.clock.cancel(this.#timer);
     this.#timer = undefined;
-    await Promise.all(this.#running);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = Number.isFinite(graceMs)
+      ? new Promise<void>((resolve) => timer = setTimeout(resolve, graceMs))
+      : new Promise<void>(() => {});
+    await Promise.race([Promise.all(this.#running), grace]);
+    clearTimeout(timer);
+    if (this.#running.size > 0) {
+      this.#options.log.event("delivery_abandoned", {
+        running: this.#running.size,
+        reason: "shutdown",
+      });
+    }
   }
 
   /** Looks for due work now (a message was just queued). */

@@ -253,3 +253,29 @@ test("Scheduler.reserve() hands a new message to a free worker; none when all ar
   scheduler.release();
   await scheduler.stop();
 });
+
+test("Scheduler.stop() waits at most the grace period for a delivery that hangs", async () => {
+  const runtime = await loadRuntime();
+  const spool = new SqliteSpool(
+    runtime.openDatabase(join(mkdtempSync(join(tmpdir(), "sched-")), "p.db")),
+  );
+  const scheduler = new Scheduler({
+    spool,
+    clock: new ManualClock(0),
+    retry: DEFAULT_RETRY,
+    concurrency: 1,
+    leaseMs: MIN,
+    pollMs: MIN,
+    route: () => ({ via: "stuck", key: "" }),
+    deliverer: () => ({ deliver: () => new Promise(() => {}) }),
+    bounce: () => Promise.resolve(),
+    log: SILENT_LOGGER,
+  });
+  await spool.put(message("M12", ["a@x.example"]));
+  scheduler.start();
+  await new Promise((r) => setTimeout(r, 20));
+  const started = Date.now();
+  await scheduler.stop(50);
+  assert.ok(Date.now() - started < 5_000, "stop() returned");
+  assert.equal(spool.list()[0]?.recipients[0]?.state, "leased", "left leased for recover()");
+});
