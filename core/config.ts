@@ -11,27 +11,18 @@ import { hostname as osHostname } from "node:os";
 import { isValidDomain } from "./smtp/address.ts";
 import type { BareLfPolicy } from "./smtp/data_reader.ts";
 import { parseHostPort } from "./runtime/conn.ts";
+import { ConfigError, type RawConfig } from "./config_error.ts";
+import { listenersFrom, type ListenerSpec } from "./config_listeners.ts";
+
+export { ConfigError } from "./config_error.ts";
+export type { RawConfig } from "./config_error.ts";
+export type { ListenerSpec } from "./config_listeners.ts";
 import { parseTlsPolicies, type TlsPolicy } from "./delivery/tls_policy.ts";
 
 /** A plugin to load: a built-in name or a file path, and its options. */
 export interface PluginSpec {
   name: string;
   options: Record<string, unknown>;
-}
-
-/** One listening socket and what it is for. */
-export interface ListenerSpec {
-  hostname: string;
-  port: number;
-  /**
-   * `submission` (RFC 6409) requires AUTH before MAIL; `odmr` (RFC 2645,
-   * port 366) too, and is where ATRN collectors connect.
-   */
-  kind: "smtp" | "submission" | "odmr";
-  /** TLS from the first byte (RFC 8314), instead of STARTTLS. */
-  implicitTls: boolean;
-  /** The peer is a proxy that sends a PROXY protocol header first. */
-  proxy: boolean;
 }
 
 /** The validated configuration. */
@@ -163,17 +154,6 @@ export const DEFAULTS: Readonly<Omit<Config, "hostname">> = {
   holdDomains: [],
 };
 
-/** A config problem: where it is and what is wrong. */
-export class ConfigError extends Error {
-  constructor(source: string, key: string, reason: string) {
-    super(`${source}: ${key}: ${reason}`);
-    this.name = "ConfigError";
-  }
-}
-
-/** Unvalidated settings, keyed as in the TOML file. */
-export type RawConfig = Record<string, unknown>;
-
 const KEYS: Record<string, string> = {
   hostname: "string",
   domains: "string[]",
@@ -280,65 +260,7 @@ export function validateConfig(raw: RawConfig, source: string): Config {
         throw new ConfigError(source, "listen", (error as Error).message);
       }
     });
-  const addresses = (key: string) =>
-    ((raw[key] as string[] | undefined) ?? []).map((text) => {
-      try {
-        return parseHostPort(text);
-      } catch (error) {
-        throw new ConfigError(source, key, (error as Error).message);
-      }
-    });
-  const tlsTable = (raw.tls as Record<string, unknown> | undefined) ?? {};
-  for (const [key, value] of Object.entries(tlsTable)) {
-    if (key !== "cert" && key !== "key") {
-      throw new ConfigError(source, `tls.${key}`, "unknown setting");
-    }
-    if (typeof value !== "string") {
-      throw new ConfigError(source, `tls.${key}`, "must be a file path");
-    }
-  }
-  const cert = (raw.tls_cert as string | undefined) ?? (tlsTable.cert as string | undefined);
-  const key = (raw.tls_key as string | undefined) ?? (tlsTable.key as string | undefined);
-  if ((cert === undefined) !== (key === undefined)) {
-    throw new ConfigError(
-      source,
-      cert === undefined ? "tls_cert" : "tls_key",
-      "TLS needs both a certificate and a key",
-    );
-  }
-  const tls = cert !== undefined && key !== undefined ? { cert, key } : undefined;
-  const proxied = new Set(addresses("proxy_listen").map((a) => `${a.hostname}:${a.port}`));
-  const listeners: ListenerSpec[] = [
-    ...listen.map((a) => ({ ...a, kind: "smtp" as const, implicitTls: false })),
-    ...addresses("submission").map((a) => ({
-      ...a,
-      kind: "submission" as const,
-      implicitTls: false,
-    })),
-    ...addresses("tls_listen").map((a) => ({
-      ...a,
-      kind: "submission" as const,
-      implicitTls: true,
-    })),
-    ...addresses("odmr").map((a) => ({ ...a, kind: "odmr" as const, implicitTls: false })),
-  ].map((l) => ({ ...l, proxy: proxied.delete(`${l.hostname}:${l.port}`) }));
-  if (proxied.size > 0) {
-    throw new ConfigError(
-      source,
-      "proxy_listen",
-      `${[...proxied].join(", ")} is not one of the listeners`,
-    );
-  }
-  if (!tls && listeners.some((l) => l.kind !== "smtp")) {
-    throw new ConfigError(
-      source,
-      listeners.some((l) => l.kind === "submission") ? "submission" : "odmr",
-      "submission, tls_listen and odmr need tls_cert and tls_key (AUTH needs TLS)",
-    );
-  }
-  if (listen.length === 0 && listeners.length === 0) {
-    throw new ConfigError(source, "listen", "needs at least one address");
-  }
+  const { listeners, tls } = listenersFrom(raw, source, listen);
   const bareLf = (raw.bare_lf as string | undefined) ?? DEFAULTS.bareLf;
   if (bareLf !== "reject" && bareLf !== "normalize") {
     throw new ConfigError(source, "bare_lf", 'must be "reject" or "normalize"');
