@@ -97,14 +97,9 @@ export function parseReply(rawLines: readonly string[]): ClientReply | undefined
   return { code, enhanced, text: sanitizeReplyText(texts.join(" ")), lines };
 }
 
-/** Rejects with `error()` unless `promise` settles within `ms`. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, error: () => Error): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(error()), ms);
-  });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
-}
+/** The shared deadline helper, under the name the client code uses. */
+export { withDeadline as withTimeout } from "../deadline.ts";
+import { withDeadline as withTimeout } from "../deadline.ts";
 
 /** Reads whole replies from a connection, one at a time. */
 export class ReplyReader {

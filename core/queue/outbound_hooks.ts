@@ -8,6 +8,7 @@
  * @module
  */
 import type { OutboundContext, Plugin } from "../hooks/plugin.ts";
+import { withDeadline } from "../deadline.ts";
 import type { Logger } from "../log.ts";
 import type { Deliverer, Failure, Route } from "./scheduler.ts";
 import type {
@@ -39,13 +40,7 @@ export interface OutboundHooks {
 
 function withTimeout<T>(value: T | Promise<T>, ms: number, what: string): Promise<T> {
   if (!(value instanceof Promise)) return Promise.resolve(value);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    value,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
+  return withDeadline(value, ms, () => new Error(`${what} timed out after ${ms} ms`));
 }
 
 /** Builds the scheduler's route, deliverer and observe callbacks. */

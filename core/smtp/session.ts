@@ -10,6 +10,7 @@ import type { Connection, Transaction, TransactionMode } from "../hooks/plugin.t
 import type { HookArgs, HookRunner, HookScope } from "../hooks/runner.ts";
 import type { HookName } from "../hooks/plugin.ts";
 import { type Logger, redactAuth } from "../log.ts";
+import { withDeadline } from "../deadline.ts";
 import type { Conn } from "../runtime/conn.ts";
 import { readDotData } from "./data_reader.ts";
 import { offeredMechanisms, runAuth } from "./auth_command.ts";
@@ -20,6 +21,7 @@ import { ClientGone, IdleTimeout, Input } from "./input.ts";
 import { concatBytes, Message } from "./message.ts";
 import { protocolName, receivedValue } from "./received.ts";
 import { Output } from "./output.ts";
+import { OWNED_VERBS, type OwnedVerb } from "./owned_verbs.ts";
 import { type Reply, reply, SmtpError } from "./reply.ts";
 
 /** The session states; every change goes through `#to()`. */
@@ -70,9 +72,9 @@ const VERBS: Readonly<Record<string, Verb>> = {
   NOOP: { states: [...ANY, "bdat"], handler: (s) => s.send(reply(250, "2.0.0", "Ok")) },
   QUIT: { states: [...ANY, "bdat"], handler: (s) => s.quit() },
   HELP: { states: [...ANY, "bdat"], handler: (s, a) => s.help(a) },
-  VRFY: { states: ANY, handler: (s, a) => s.vrfy(a) },
-  EXPN: { states: ANY, handler: (s, a) => s.expn(a) },
-  TURN: { states: ["greeted"], handler: (s, a) => s.turn(a), outOfSequence: "" },
+  VRFY: { states: ANY, handler: (s, a) => s.owned(OWNED_VERBS.VRFY, a) },
+  EXPN: { states: ANY, handler: (s, a) => s.owned(OWNED_VERBS.EXPN, a) },
+  TURN: { states: ["greeted"], handler: (s, a) => s.owned(OWNED_VERBS.TURN, a), outOfSequence: "" },
   STARTTLS: { states: ["ready", "greeted"], handler: (s, a) => s.starttls(a) },
   AUTH: { states: ["greeted"], handler: (s, a) => s.auth(a), outOfSequence: "" },
 };
@@ -599,42 +601,17 @@ export class Session {
     }
   }
 
-  /** VRFY (RFC 5321 §3.5.3): 252 unless a plugin knows better. */
-  async vrfy(argument: string): Promise<void> {
-    if (argument === "") return this.#error(501, "5.5.4", "Syntax: VRFY <user>");
-    const cannot = reply(
-      252,
-      "2.5.0",
-      "Cannot VRFY user, but will accept message and attempt delivery",
-    );
-    this.#answer(
-      await this.#hook("vrfy", argument),
-      reply(250, "2.1.5", argument),
-      () => this.send(cannot),
-    );
-  }
-
-  /** EXPN (RFC 5321 §3.5.3): not offered unless a plugin answers. */
-  async expn(argument: string): Promise<void> {
-    if (argument === "") return this.#error(501, "5.5.4", "Syntax: EXPN <list>");
-    const decision = await this.#hook("expn", argument);
-    this.#answer(
-      decision,
-      reply(250, "2.1.5", argument),
-      () => this.#error(502, "5.5.1", "EXPN not implemented"),
-    );
-  }
-
-  /** TURN (RFC 821): refused unless a plugin can do it safely. */
-  async turn(argument: string): Promise<void> {
-    if (argument !== "") return this.#error(501, "5.5.4", "TURN takes no arguments");
-    const decision = await this.#hook("turn");
-    this.#answer(
-      decision,
-      reply(250, "2.0.0", "Ok"),
-      () => this.#error(502, "5.5.1", "TURN not implemented"),
-    );
-    await this.#handOver(decision);
+  /** VRFY, EXPN and TURN: checked here, answered by plugins (see owned_verbs.ts). */
+  async owned(verb: OwnedVerb, argument: string): Promise<void> {
+    if (verb.takesArgument === (argument === "")) return this.#error(501, "5.5.4", verb.usage);
+    const decision = verb.hook === "turn"
+      ? await this.#hook("turn")
+      : await this.#hook(verb.hook, argument);
+    this.#answer(decision, verb.ok(argument), () => {
+      this.send(verb.none);
+      if (verb.noneIsError) this.#countError();
+    });
+    if (verb.handover) await this.#handOver(decision);
   }
 
   /** STARTTLS (RFC 3207). */
@@ -648,22 +625,18 @@ export class Session {
     // could have injected; it must never be read as a command.
     this.#input.discard();
     let secure: Conn;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       // A client that stalls or leaves mid-handshake must not keep its slot.
       const limit = Math.min(this.#settings.idleTimeoutMs, TLS_HANDSHAKE_MS);
-      secure = await Promise.race([
+      secure = await withDeadline(
         this.#conn.startTls(tls),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no TLS handshake within ${limit} ms`)), limit);
-        }),
-      ]);
+        limit,
+        () => new Error(`no TLS handshake within ${limit} ms`),
+      );
     } catch (error) {
       this.#log.event("tls_failed", { conn: this.connection.id, error: String(error) });
       this.#conn.close();
       throw new ClientGone();
-    } finally {
-      clearTimeout(timer);
     }
     this.#conn = secure;
     this.#input.setReader(() => secure.read());
