@@ -12,6 +12,7 @@ import { loadConfig, parseServeArgs, runServe, SERVE_USAGE } from "./cli/serve.t
 import { openDatabaseAt, runQueueCommand } from "./cli/queue.ts";
 import { invokingUser, readStdinBytes, runSendCommand } from "./cli/send.ts";
 import { runWatchCommand } from "./cli/watch.ts";
+import { runAdminCommand } from "./cli/admin.ts";
 
 /** The version printed by `postino version`. */
 export const VERSION = "0.1.0";
@@ -25,6 +26,7 @@ Commands:
   send           queue a message from stdin, like sendmail (postino send --help)
   queue          list, show, flush, hold, release, remove queued mail (postino queue --help)
   watch          show messages sent to a user's terminal (SEND) (postino watch --help)
+  admin          print the admin HTTP token, creating it if needed (postino admin token)
   check-config   validate the configuration and exit (takes the serve options)
   version        print the version
 
@@ -51,11 +53,13 @@ async function main(args: string[]): Promise<number> {
   };
   switch (command) {
     case "serve":
-      return await runServe(runtime, rest);
+      return await runServe(runtime, rest, VERSION);
     case "user":
       return await runUserCommand(rest, io);
     case "alias":
       return await runAliasCommand(rest, io);
+    case "admin":
+      return runAdminCommand(rest, io);
     case "watch":
       return await runWatchCommand(rest, {
         ...io,

@@ -57,6 +57,8 @@ export interface ServeFlags {
   "dns-server"?: string;
   odmr?: string[];
   "hold-domain"?: string[];
+  http?: string;
+  "http-open-loopback"?: boolean;
 }
 
 /** Lays flags over the file's settings; flags win. */
@@ -88,5 +90,7 @@ export function mergeFlags(file: RawConfig, flags: ServeFlags): RawConfig {
   if (flags["dns-server"] !== undefined) merged.dns_server = flags["dns-server"];
   if (flags.odmr) merged.odmr = flags.odmr;
   if (flags["hold-domain"]) merged.hold_domains = flags["hold-domain"];
+  if (flags.http !== undefined) merged.http = flags.http;
+  if (flags["http-open-loopback"]) merged.http_open_loopback = true;
   return merged;
 }

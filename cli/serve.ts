@@ -13,6 +13,8 @@ import { DECISIONS, type PluginHost } from "../core/hooks/host.ts";
 import { AuthLimiter } from "../core/auth/limiter.ts";
 import { HookRunner } from "../core/hooks/runner.ts";
 import { createLogger, type Logger } from "../core/log.ts";
+import { EventBus, observeLogger } from "../core/events.ts";
+import { type AdminHttp, startAdminHttp } from "./admin_http.ts";
 import { SYSTEM_CLOCK } from "../core/queue/clock.ts";
 import type { Scheduler } from "../core/queue/scheduler.ts";
 import type { Spool } from "../core/queue/spool.ts";
@@ -47,6 +49,8 @@ Options:
   --tls-key FILE            PEM private key
   --relay-host HOST:PORT    send all non-local mail through this smart host
   --dns-server HOST:PORT    DNS server for MX lookups (default: the system's)
+  --http HOST:PORT|off      admin API, web UI and /metrics (default 127.0.0.1:8025)
+  --http-open-loopback      development: no admin token on a loopback --http bind
   --verbose                 log the SMTP protocol trace (AUTH redacted)
   -h, --help                show this help`;
 
@@ -68,6 +72,8 @@ export const SERVE_OPTIONS = {
   "tls-key": { type: "string" },
   "relay-host": { type: "string" },
   "dns-server": { type: "string" },
+  http: { type: "string" },
+  "http-open-loopback": { type: "boolean" },
   verbose: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -158,14 +164,20 @@ async function buildSetup(
 }
 
 /** Runs the server until SIGTERM/SIGINT. Resolves with the exit code. */
-export async function runServe(runtime: Runtime, args: string[]): Promise<number> {
+export async function runServe(
+  runtime: Runtime,
+  args: string[],
+  version = "unknown",
+): Promise<number> {
   const { flags, file, help } = parseServeArgs(args);
   if (help) {
     process.stdout.write(SERVE_USAGE + "\n");
     return 0;
   }
   const config = await loadConfig(file, flags);
-  const log = createLogger({ verbose: config.verbose });
+  // Every logged event also reaches the admin API's event stream and metrics.
+  const events = new EventBus();
+  const log = observeLogger(createLogger({ verbose: config.verbose }), events);
   await mkdir(config.dataDir, { recursive: true });
   const db = runtime.openDatabase(join(config.dataDir, "postino.db"));
   const directory = new Directory(db);
@@ -220,14 +232,17 @@ export async function runServe(runtime: Runtime, args: string[]): Promise<number
     }
   });
 
+  // Set by the stop below; the admin API's health turns 503 from then on.
+  let stopping = false;
+  let admin: AdminHttp | undefined;
   const stopped = new Promise<number>((resolve) => {
-    let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;
       stopping = true;
       log.event("stopping", { signal, sessions: server.connections });
       await server.stop();
       // After the sessions: a SEND still in DATA can reach its terminals.
+      await admin?.close();
       await control.close();
       await delivery.stop();
       for (const plugin of setup.runner.plugins) await plugin.close?.();
@@ -239,6 +254,21 @@ export async function runServe(runtime: Runtime, args: string[]): Promise<number
     runtime.onSignal("SIGINT", () => void stop("SIGINT"));
   });
   await server.start();
+  // After the SMTP listeners: health reports them, and "ready" means mail is accepted.
+  admin = await startAdminHttp({
+    config,
+    current: () => setup.config,
+    server,
+    spool: delivery.spool,
+    wakeScheduler: () => delivery.scheduler.wake(),
+    directory,
+    events,
+    terminals,
+    log,
+    runtime: runtime.name,
+    version,
+    stopping: () => stopping,
+  });
   delivery.scheduler.start();
   return await stopped;
 }

@@ -99,6 +99,13 @@ export interface Config {
    * 2645) instead of sending it on; lower-cased. Needs the `turn` plugin.
    */
   holdDomains: string[];
+  /** The admin HTTP API and web UI (`http = "HOST:PORT"` or `"off"`). */
+  http: { hostname: string; port: number } | undefined;
+  /**
+   * Development only: a loopback `http` bind needs no admin token
+   * (`http_open_loopback`). Ignored for any other bind address.
+   */
+  httpOpenLoopback: boolean;
 }
 
 /** The defaults when nothing is configured. */
@@ -152,6 +159,8 @@ export const DEFAULTS: Readonly<Omit<Config, "hostname">> = {
   maxQueueLifetimeMs: 5 * 24 * 60 * 60_000,
   delayWarningMs: 0,
   holdDomains: [],
+  http: { hostname: "127.0.0.1", port: 8025 },
+  httpOpenLoopback: false,
 };
 
 const KEYS: Record<string, string> = {
@@ -199,6 +208,8 @@ const KEYS: Record<string, string> = {
   max_queue_lifetime: "integer",
   delay_warning: "integer",
   hold_domains: "string[]",
+  http: "string",
+  http_open_loopback: "boolean",
 };
 
 function typeOf(value: unknown): string {
@@ -396,6 +407,12 @@ export function validateConfig(raw: RawConfig, source: string): Config {
       ? 0
       : nonNegative(source, "delay_warning", raw.delay_warning) * 1000,
     holdDomains: [...new Set(holdDomains)],
+    http: raw.http === undefined
+      ? DEFAULTS.http
+      : raw.http === "off"
+      ? undefined
+      : hostPort("http", raw.http as string),
+    httpOpenLoopback: (raw.http_open_loopback as boolean | undefined) ?? false,
   };
 }
 

@@ -116,6 +116,10 @@ export class SqliteSpool implements Spool {
         `UPDATE spool_recipients SET state = 'queued', lease_until = NULL WHERE state = 'leased'`,
       ),
       count: db.prepare(`SELECT COUNT(*) AS n FROM spool_messages`),
+      depth: db.prepare(
+        `SELECT COUNT(*) AS n, MIN(received_at) AS oldest,
+         COALESCE(SUM(held), 0) AS held FROM spool_messages`,
+      ),
       expireDomainLeases: db.prepare(`DELETE FROM spool_domain_leases WHERE lease_until <= ?`),
       takeDomain: db.prepare(
         `INSERT OR IGNORE INTO spool_domain_leases (domain, lease_until) VALUES (?, ?)`,
@@ -388,6 +392,17 @@ export class SqliteSpool implements Spool {
 
   count(): number {
     return Number(this.#stmt.count.get()?.n ?? 0);
+  }
+
+  /** Queue depth for health and metrics: messages, held ones, the oldest's arrival. */
+  depth(): { messages: number; held: number; oldestReceivedAt: number | undefined } {
+    const row = this.#stmt.depth.get();
+    const oldest = row?.oldest;
+    return {
+      messages: Number(row?.n ?? 0),
+      held: Number(row?.held ?? 0),
+      oldestReceivedAt: oldest === null || oldest === undefined ? undefined : Number(oldest),
+    };
   }
 }
 

@@ -96,7 +96,18 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     });
     if (result.code !== 0) throw new Error(`user add failed: ${result.stderr}`);
   }
-  const args = ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, ...(options.args ?? [])];
+  // No admin HTTP listener unless a test asks for one (`--http 127.0.0.1:0`): the
+  // default port would collide between servers; a later `--http` wins.
+  const args = [
+    "serve",
+    "--listen",
+    "127.0.0.1:0",
+    "--http",
+    "off",
+    "--data-dir",
+    dataDir,
+    ...(options.args ?? []),
+  ];
   if (options.config !== undefined) {
     const file = join(dataDir, "postino.toml");
     writeFileSync(file, options.config);
