@@ -5,6 +5,7 @@
  * @module
  */
 import process from "node:process";
+import { fileURLToPath } from "node:url";
 import { ConfigError } from "./core/config.ts";
 import { loadRuntime } from "./core/runtime/runtime.ts";
 import { type CliIo, openDirectoryAt, runAliasCommand, runUserCommand } from "./cli/users.ts";
@@ -13,6 +14,7 @@ import { openDatabaseAt, runQueueCommand } from "./cli/queue.ts";
 import { invokingUser, readStdinBytes, runSendCommand } from "./cli/send.ts";
 import { runWatchCommand } from "./cli/watch.ts";
 import { runAdminCommand } from "./cli/admin.ts";
+import { currentCommit, versionLine } from "./cli/version.ts";
 
 /** The version printed by `postino version`. */
 export const VERSION = "0.1.0";
@@ -94,10 +96,16 @@ async function main(args: string[]): Promise<number> {
     case "version":
     case "--version":
       if (rest.includes("--help") || rest.includes("-h")) {
-        io.stdout("Usage: postino version\n\nPrints the version and the runtime.");
+        io.stdout("Usage: postino version\n\nPrints the version, the runtime and the commit.");
         return 0;
       }
-      io.stdout(`postino ${VERSION} (${runtime.name})`);
+      io.stdout(
+        versionLine(
+          VERSION,
+          runtime.name,
+          currentCommit(fileURLToPath(new URL(".", import.meta.url))),
+        ),
+      );
       return 0;
     case undefined:
     case "help":

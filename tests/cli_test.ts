@@ -9,7 +9,8 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { postino, type RunningServer, startServer, tempDir } from "./helpers/server.ts";
+import { gitCommit } from "../cli/version.ts";
+import { postino, ROOT, type RunningServer, startServer, tempDir } from "./helpers/server.ts";
 import { RawClient, transcript } from "./helpers/smtp_client.ts";
 
 const TIMEOUT = { timeout: 60_000 };
@@ -80,10 +81,17 @@ async function sendMessage(port: number, from: string, to: string[], body: strin
   }
 }
 
-test("postino version prints the version and the runtime and exits 0", TIMEOUT, async () => {
-  const result = await expectExit(["version"], 0);
-  assert.match(result.stdout, /^postino \d+\.\d+\.\d+ \((deno|bun)\)\n$/);
-});
+test(
+  "postino version prints the version, the runtime and the commit and exits 0",
+  TIMEOUT,
+  async () => {
+    const result = await expectExit(["version"], 0);
+    // From source the commit comes from this checkout's .git.
+    const commit = gitCommit(ROOT) ?? "unknown";
+    assert.match(result.stdout, /^postino \d+\.\d+\.\d+ \((deno|bun), commit \S+\)\n$/);
+    assert.ok(result.stdout.endsWith(`, commit ${commit})\n`), result.stdout);
+  },
+);
 
 test("postino COMMAND --help prints usage and exits 0 for every command", TIMEOUT, async () => {
   const commands = [
