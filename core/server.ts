@@ -27,6 +27,18 @@ export interface ServerSetup {
 
 /** How long a client may take to finish a PROXY header or an implicit TLS handshake. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
+/**
+ * Once the shutdown grace is over: how long writing the 421 to a session
+ * still busy may take, and then how long it may take to end.
+ */
+const CUT_MS = 1_000;
+
+/** Waits for `promise`, but no longer than `ms`. */
+async function waitAtMost(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([promise, new Promise<void>((resolve) => timer = setTimeout(resolve, ms))]);
+  clearTimeout(timer);
+}
 
 /** Turns a config into the settings a session on `listener` reads. */
 export function sessionSettings(
@@ -101,7 +113,10 @@ export class Server {
 
   /**
    * Stops accepting, asks sessions to finish (idle ones get 421 at once) and
-   * waits up to the grace period before cutting the rest.
+   * waits up to the grace period. Sessions still busy then (a client that
+   * never ends its DATA) get 421 and are closed, and stop() waits at most
+   * {@linkcode CUT_MS} more for them to end, so the caller can close the
+   * spool after them.
    */
   async stop(): Promise<void> {
     this.#stopping = true;
@@ -110,13 +125,11 @@ export class Server {
     if (this.#live.size === 0) return;
     const drained = new Promise<void>((resolve) => this.#drained = resolve);
     for (const session of this.#live.keys()) session.stop();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.#setup.config.shutdownGraceMs);
-    });
-    await Promise.race([drained, grace]);
-    clearTimeout(timer);
-    for (const conn of this.#live.values()) conn.close();
+    await waitAtMost(drained, this.#setup.config.shutdownGraceMs);
+    if (this.#live.size === 0) return;
+    this.#log.event("shutdown_cut", { sessions: this.#live.size, reason: "shutdown_grace" });
+    await Promise.all([...this.#live.keys()].map((session) => session.abort(CUT_MS)));
+    await waitAtMost(drained, CUT_MS);
   }
 
   /** Reads the PROXY header and does the implicit TLS handshake, if the listener wants them. */

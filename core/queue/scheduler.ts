@@ -132,6 +132,12 @@ export class Scheduler {
     this.#stopped = true;
     if (this.#timer !== undefined) this.#options.clock.cancel(this.#timer);
     this.#timer = undefined;
+    if (this.#running.size > 0) {
+      this.#options.log.event("delivery_draining", {
+        running: this.#running.size,
+        grace_ms: Number.isFinite(graceMs) ? graceMs : undefined,
+      });
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
     const grace = Number.isFinite(graceMs)
       ? new Promise<void>((resolve) => timer = setTimeout(resolve, graceMs))

@@ -141,15 +141,29 @@ export class Session {
 
   /**
    * Asks the session to end (server shutdown). An idle session gets 421 at
-   * once; a busy one finishes its command first.
+   * once; a busy one finishes its command first, and one between BDAT
+   * chunks its message (RFC 3030: the chunks are one transfer, like DATA).
    */
   stop(): void {
     this.#stopping = true;
-    if (this.#waiting) {
+    if (this.#waiting && this.#state !== "bdat") {
       this.send(reply(421, "4.3.2", `${this.#settings.hostname} Service shutting down`));
       // A client that is gone or never reads (write timeout) cannot get the 421.
       this.#out.flush().catch(() => {}).finally(() => this.#conn.close());
     }
+  }
+
+  /**
+   * Ends the session now, whatever it is doing (the shutdown grace ran
+   * out): 421, written within `writeMs`, then close. RFC 5321 §3.8: a
+   * server that shuts down says 421 before it closes. A message still
+   * coming in is dropped: it never got its 250, so the client sends it again.
+   */
+  async abort(writeMs: number): Promise<void> {
+    this.send(reply(421, "4.3.2", `${this.#settings.hostname} Service shutting down`));
+    await withDeadline(this.#out.flush(), writeMs, () => new Error("421 not written"))
+      .catch(() => {});
+    this.#conn.close();
   }
 
   /** Queues a reply; replies go out together when we next wait for input. */
@@ -226,7 +240,7 @@ export class Session {
 
   async #loop(): Promise<void> {
     while (this.#state !== "closed") {
-      if (this.#stopping) {
+      if (this.#stopping && this.#state !== "bdat") {
         this.send(reply(421, "4.3.2", `${this.#settings.hostname} Service shutting down`));
         return;
       }

@@ -353,3 +353,102 @@ test("Session announces plugin verbs in EHLO and HELP, and routes them to unknow
   assert.ok(replies.includes("214 2.0.0 XQUEUE <domain>: start a queue run"));
   assert.ok(replies.includes("250 2.0.0 Queue run started for example.org"));
 });
+
+/** A connection the test feeds while the session runs; close() ends the stream. */
+function fedConn(): Conn & { writes: string[]; feed(text: string): void; closed: boolean } {
+  const base = scriptedConn([]);
+  const chunks: (Uint8Array | null)[] = [];
+  let wake = () => {};
+  const conn = {
+    ...base,
+    closed: false,
+    async read(): Promise<Uint8Array | null> {
+      while (chunks.length === 0) await new Promise<void>((resolve) => wake = resolve);
+      return chunks.shift() as Uint8Array | null;
+    },
+    feed(text: string) {
+      chunks.push(new TextEncoder().encode(text));
+      wake();
+    },
+    close() {
+      conn.closed = true;
+      chunks.push(null);
+      wake();
+    },
+  };
+  return conn;
+}
+
+/** A session over `conn` with `plugins`, started; returns it and its end. */
+function running(conn: Conn, plugins: Plugin[]): { session: Session; done: Promise<void> } {
+  const session = new Session({
+    conn,
+    connection: {
+      id: "t",
+      remote: conn.remote,
+      local: conn.local,
+      helo: undefined,
+      tls: undefined,
+      user: undefined,
+    },
+    runner: new HookRunner(plugins, { timeoutMs: 500, log: SILENT_LOGGER }),
+    settings: SETTINGS,
+    log: SILENT_LOGGER,
+    newQueueId: () => "QID",
+  });
+  return { session, done: session.run() };
+}
+
+/** Waits until `conn` has written a line matching `pattern`. */
+async function written(conn: { writes: string[] }, pattern: RegExp): Promise<void> {
+  for (let i = 0; i < 200 && !pattern.test(conn.writes.join("")); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  assert.match(conn.writes.join(""), pattern);
+}
+
+test("Session.stop() between BDAT chunks lets the message finish, then says 421 4.3.2", async () => {
+  const queued: string[] = [];
+  const plugins: Plugin[] = [{
+    name: "all",
+    rcpt: () => accept(),
+    queue: (
+      _ctx,
+      message: Message,
+    ) => (queued.push(new TextDecoder().decode(message.toBytes())), accept()),
+  }];
+  const conn = fedConn();
+  const { session, done } = running(conn, plugins);
+  conn.feed("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nBDAT 5\r\nhello");
+  await written(conn, /250 2\.0\.0 5 octets received\r\n$/);
+  session.stop();
+  conn.feed("BDAT 7 LAST\r\n world\n");
+  await done;
+  const replies = conn.writes.join("").split("\r\n").filter((l) => /^\d{3} /.test(l));
+  assert.deepEqual(replies.slice(-2), [
+    "250 2.0.0 Ok: queued as QID",
+    "421 4.3.2 mx.test Service shutting down",
+  ]);
+  assert.equal(queued.length, 1);
+  assert.ok(queued[0]?.endsWith("hello world\n"), queued[0]);
+});
+
+test("Session.abort() mid-DATA says 421 4.3.2, closes and queues nothing", async () => {
+  let queued = 0;
+  const plugins: Plugin[] = [{
+    name: "all",
+    rcpt: () => accept(),
+    queue: () => (queued++, accept()),
+  }];
+  const conn = fedConn();
+  const { session, done } = running(conn, plugins);
+  conn.feed("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n");
+  await written(conn, /354 /);
+  conn.feed("Subject: half\r\n\r\nand never the end\r\n");
+  session.stop();
+  await session.abort(100);
+  await done;
+  assert.ok(conn.closed);
+  assert.match(conn.writes.join(""), /421 4\.3\.2 mx\.test Service shutting down\r\n$/);
+  assert.equal(queued, 0);
+});
