@@ -48,6 +48,7 @@ export interface ServeFlags {
   "max-message-size"?: string;
   plugin?: string[];
   verbose?: boolean;
+  "log-format"?: string;
   "relay-network"?: string[];
   submission?: string[];
   "tls-listen"?: string[];
@@ -81,6 +82,7 @@ export function mergeFlags(file: RawConfig, flags: ServeFlags): RawConfig {
   }
   if (flags.plugin) merged.plugins = flags.plugin;
   if (flags.verbose) merged.verbose = true;
+  if (flags["log-format"] !== undefined) merged.log_format = flags["log-format"];
   if (flags["relay-network"]) merged.relay_networks = flags["relay-network"];
   if (flags.submission) merged.submission = flags.submission;
   if (flags["tls-listen"]) merged.tls_listen = flags["tls-listen"];

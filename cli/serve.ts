@@ -12,7 +12,7 @@ import { type Config, type RawConfig, validateConfig } from "../core/config.ts";
 import { DECISIONS, type PluginHost } from "../core/hooks/host.ts";
 import { AuthLimiter } from "../core/auth/limiter.ts";
 import { HookRunner } from "../core/hooks/runner.ts";
-import { createLogger, type Logger } from "../core/log.ts";
+import { createLogger, type Logger, stdoutIsJournal } from "../core/log.ts";
 import { EventBus, observeLogger } from "../core/events.ts";
 import { type AdminHttp, startAdminHttp } from "./admin_http.ts";
 import { SYSTEM_CLOCK } from "../core/queue/clock.ts";
@@ -52,6 +52,7 @@ Options:
   --http HOST:PORT|off      admin API, web UI and /metrics (default 127.0.0.1:8025)
   --http-open-loopback      development: no admin token on a loopback --http bind
   --verbose                 log the SMTP protocol trace (AUTH redacted)
+  --log-format text|json    key=value lines (default) or one JSON object per line
   -h, --help                show this help`;
 
 /** The `serve` option table, shared with `check-config`. */
@@ -75,6 +76,7 @@ export const SERVE_OPTIONS = {
   http: { type: "string" },
   "http-open-loopback": { type: "boolean" },
   verbose: { type: "boolean" },
+  "log-format": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -177,7 +179,15 @@ export async function runServe(
   const config = await loadConfig(file, flags);
   // Every logged event also reaches the admin API's event stream and metrics.
   const events = new EventBus();
-  const log = observeLogger(createLogger({ verbose: config.verbose }), events);
+  const log = observeLogger(
+    createLogger({
+      verbose: config.verbose,
+      format: config.logFormat,
+      // journald stamps each line itself (README "Run it as a service").
+      timestamps: !stdoutIsJournal(),
+    }),
+    events,
+  );
   await mkdir(config.dataDir, { recursive: true });
   const db = runtime.openDatabase(join(config.dataDir, "postino.db"));
   const directory = new Directory(db);

@@ -18,6 +18,7 @@ export { ConfigError } from "./config_error.ts";
 export type { RawConfig } from "./config_error.ts";
 export type { ListenerSpec } from "./config_listeners.ts";
 import { parseTlsPolicies, type TlsPolicy } from "./delivery/tls_policy.ts";
+import { LOG_FORMATS, type LogFormat } from "./log.ts";
 
 /** A plugin to load: a built-in name or a file path, and its options. */
 export interface PluginSpec {
@@ -63,6 +64,8 @@ export interface Config {
    */
   pluginOptions: Record<string, Record<string, unknown>>;
   verbose: boolean;
+  /** How log lines look: `text` (key=value) or `json` (`log_format`). */
+  logFormat: LogFormat;
   /** Client networks (CIDR) allowed to relay to any domain. */
   relayNetworks: string[];
   /** A smart host for all non-local mail, instead of MX lookups. */
@@ -143,6 +146,7 @@ export const DEFAULTS: Readonly<Omit<Config, "hostname">> = {
   plugins: [],
   pluginOptions: {},
   verbose: false,
+  logFormat: "text",
   relayNetworks: [],
   relayHost: undefined,
   transport: {},
@@ -192,6 +196,7 @@ const KEYS: Record<string, string> = {
   plugins: "string[]",
   plugin: "table",
   verbose: "boolean",
+  log_format: "string",
   relay_networks: "string[]",
   relay_host: "string",
   transport: "table",
@@ -337,6 +342,10 @@ export function validateConfig(raw: RawConfig, source: string): Config {
   if (holdDomains.length > 0 && !plugins.some((p) => p.name === "turn")) {
     throw new ConfigError(source, "hold_domains", 'needs the turn plugin (plugins = ["turn"])');
   }
+  const logFormat = (raw.log_format as string | undefined) ?? DEFAULTS.logFormat;
+  if (!(LOG_FORMATS as readonly string[]).includes(logFormat)) {
+    throw new ConfigError(source, "log_format", 'must be "text" or "json"');
+  }
   const seconds = (key: string, fallbackMs: number) =>
     raw[key] === undefined ? fallbackMs : positive(source, key, raw[key], 0) * 1000;
   return {
@@ -381,6 +390,7 @@ export function validateConfig(raw: RawConfig, source: string): Config {
     plugins,
     pluginOptions: tables as Record<string, Record<string, unknown>>,
     verbose: (raw.verbose as boolean | undefined) ?? false,
+    logFormat: logFormat as LogFormat,
     relayNetworks,
     relayHost: raw.relay_host === undefined
       ? undefined

@@ -120,3 +120,16 @@ test("validateConfig() reads odmr listeners and hold_domains (RFC 2645)", () => 
     /hold_domains: "not a domain" is not a domain/,
   );
 });
+
+test("validateConfig() reads log_format: text by default, json on request, nothing else", () => {
+  assert.equal(validateConfig({ hostname: "mx.example.org" }, "t").logFormat, "text");
+  assert.equal(
+    validateConfig({ hostname: "mx.example.org", log_format: "json" }, "t").logFormat,
+    "json",
+  );
+  assert.throws(
+    () => validateConfig({ hostname: "mx.example.org", log_format: "xml" }, "postino.toml"),
+    (error: unknown) =>
+      error instanceof ConfigError && /log_format: must be "text" or "json"/.test(error.message),
+  );
+});

@@ -83,7 +83,12 @@ export interface StartOptions {
   /** Users to create first, as `address` or `address:password`. */
   users?: string[];
   dataDir?: string;
+  /** Extra environment variables for the server process. */
+  env?: Record<string, string>;
 }
+
+/** The first "listening" line in text or JSON logs (`--log-format json`). */
+const LISTENING = /listening address=\S+ port=(\d+)|"event":"listening".*?"port":(\d+)/;
 
 /** Starts `postino serve` on 127.0.0.1 with a free port. */
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
@@ -117,6 +122,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const child = spawn(cmd as string, [...base, ...args], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
+    ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
   });
   let output = "";
   const waiters = new Set<() => void>();
@@ -154,8 +160,9 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       check();
     });
 
-  await waitFor(/listening address=\S+ port=(\d+)/);
-  const port = Number(/listening address=\S+ port=(\d+)/.exec(output)?.[1]);
+  await waitFor(LISTENING);
+  const found = LISTENING.exec(output);
+  const port = Number(found?.[1] ?? found?.[2]);
   return {
     port,
     dataDir,
