@@ -84,7 +84,10 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
     startedAt: Date.now(),
     now: () => Date.now(),
   });
-  const http = await serveHttp(config.http, app.fetch);
+  const where = `${config.http.hostname}:${config.http.port}`;
+  const http = await serveHttp(config.http, app.fetch).catch((error: Error) => {
+    throw new Error(`admin HTTP listener ${where} (--http): ${error.message}`);
+  });
   log.event("admin_http", {
     address: config.http.hostname,
     port: http.port,

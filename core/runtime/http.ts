@@ -102,6 +102,12 @@ function serveBun(options: HttpListenOptions, handler: FetchHandler): Promise<Ht
  *
  * @throws When the address cannot be bound (in use, not permitted).
  */
-export function serveHttp(options: HttpListenOptions, handler: FetchHandler): Promise<HttpServer> {
-  return runtimeName() === "bun" ? serveBun(options, handler) : serveDeno(options, handler);
+export async function serveHttp(
+  options: HttpListenOptions,
+  handler: FetchHandler,
+): Promise<HttpServer> {
+  // Bun.serve throws synchronously on a busy port; `await` makes every failure a rejection.
+  return runtimeName() === "bun"
+    ? await serveBun(options, handler)
+    : await serveDeno(options, handler);
 }
