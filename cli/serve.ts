@@ -28,6 +28,7 @@ import { buildChain } from "../plugins/registry.ts";
 import { mergeFlags, readConfigFile, type ServeFlags } from "./config_file.ts";
 import { createDelivery, LEASE_MS } from "./delivery_setup.ts";
 import { loadTlsFiles } from "./tls_files.ts";
+import { ChainCloser } from "./plugin_chains.ts";
 
 /** Usage of `postino serve`. */
 export const SERVE_USAGE = `Usage: postino serve [options]
@@ -207,6 +208,12 @@ export async function runServe(
   const terminals = new TerminalHub();
   let setup = await buildSetup(config, directory, delivery, log, limiter, terminals);
   const server = new Server(runtime, log, setup);
+  // Plugin.close(): a chain a reload replaced once its last session ends, the rest at stop.
+  const chains = new ChainCloser({
+    log,
+    timeoutMs: config.hookTimeoutMs,
+    whenUnused: (runner: HookRunner) => server.whenUnused(runner),
+  });
   // The control socket: before the "listening" line, so `postino watch` works once the server is up.
   const control = await startControlServer({
     path: join(config.dataDir, CONTROL_SOCKET),
@@ -219,13 +226,20 @@ export async function runServe(
 
   // The handlers go in before the "listening" line: a signal sent as soon as
   // we are ready must not meet the default action, which kills the process.
-  runtime.onSignal("SIGHUP", async () => {
+  // One reload at a time, in signal order: a slow reload must not finish
+  // after a later one and put the older file back.
+  let reloads = Promise.resolve();
+  runtime.onSignal("SIGHUP", () => void (reloads = reloads.then(reload)));
+  async function reload(): Promise<void> {
+    if (stopping) return;
     try {
       const next = await loadConfig(file, flags);
       const nextSetup = await buildSetup(next, directory, delivery, log, limiter, terminals);
       // Live sessions keep the chain they started with; new ones get this one.
+      const previous = setup;
       setup = nextSetup;
       server.update(nextSetup);
+      chains.retire(previous.runner);
       delivery.update(next);
       log.event("reloaded", {
         config: file ?? "command line",
@@ -240,7 +254,7 @@ export async function runServe(
     } catch (error) {
       log.event("reload_failed", { error: (error as Error).message, kept: "previous config" });
     }
-  });
+  }
 
   // Set by the stop below; the admin API's health turns 503 from then on.
   let stopping = false;
@@ -255,7 +269,7 @@ export async function runServe(
       await admin?.close();
       await control.close();
       await delivery.stop();
-      for (const plugin of setup.runner.plugins) await plugin.close?.();
+      await chains.closeAll([setup.runner]);
       db.close();
       log.event("stopped", {});
       resolve(0);

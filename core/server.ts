@@ -79,6 +79,8 @@ export class Server {
   #idPrefix = newQueueId().slice(-4);
   #stopping = false;
   #drained: (() => void) | undefined;
+  /** Live sessions per plugin chain, and who waits for a chain to fall idle. */
+  #uses = new Map<HookRunner, { sessions: number; idle: (() => void)[] }>();
 
   constructor(runtime: Runtime, log: Logger, setup: ServerSetup) {
     this.#runtime = runtime;
@@ -109,6 +111,16 @@ export class Server {
   /** Uses a new configuration for connections accepted from now on. */
   update(setup: ServerSetup): void {
     this.#setup = setup;
+  }
+
+  /**
+   * Resolves once no live session runs with `runner` (at once if none
+   * does): a chain replaced by a reload can then be closed.
+   */
+  whenUnused(runner: HookRunner): Promise<void> {
+    const use = this.#uses.get(runner);
+    if (!use) return Promise.resolve();
+    return new Promise((resolve) => use.idle.push(resolve));
   }
 
   /**
@@ -207,6 +219,9 @@ export class Server {
       newQueueId: () => newQueueId(),
     });
     this.#live.set(session, conn);
+    const use = this.#uses.get(setup.runner) ?? { sessions: 0, idle: [] };
+    use.sessions++;
+    this.#uses.set(setup.runner, use);
     this.#log.event("connect", {
       conn: id,
       ip,
@@ -215,6 +230,10 @@ export class Server {
     });
     session.run().finally(() => {
       this.#live.delete(session);
+      if (--use.sessions === 0) {
+        this.#uses.delete(setup.runner);
+        for (const resolve of use.idle) resolve();
+      }
       const left = (this.#perIp.get(ip) ?? 1) - 1;
       if (left > 0) this.#perIp.set(ip, left);
       else this.#perIp.delete(ip);
