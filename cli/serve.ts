@@ -13,6 +13,7 @@ import { DECISIONS, type PluginHost } from "../core/hooks/host.ts";
 import { AuthLimiter } from "../core/auth/limiter.ts";
 import { HookRunner } from "../core/hooks/runner.ts";
 import { createLogger, type Logger, stdoutIsJournal } from "../core/log.ts";
+import { createNotifier, listeningStatus } from "../core/notify.ts";
 import { EventBus, observeLogger } from "../core/events.ts";
 import { type AdminHttp, startAdminHttp } from "./admin_http.ts";
 import { SYSTEM_CLOCK } from "../core/queue/clock.ts";
@@ -214,6 +215,8 @@ export async function runServe(
     timeoutMs: config.hookTimeoutMs,
     whenUnused: (runner: HookRunner) => server.whenUnused(runner),
   });
+  // systemd (Type=notify): READY=1 once listening, RELOADING=1 … READY=1 around SIGHUP, STOPPING=1.
+  const notifier = createNotifier({ socket: process.env["NOTIFY_SOCKET"], runtime, log });
   // The control socket: before the "listening" line, so `postino watch` works once the server is up.
   const control = await startControlServer({
     path: join(config.dataDir, CONTROL_SOCKET),
@@ -232,6 +235,7 @@ export async function runServe(
   runtime.onSignal("SIGHUP", () => void (reloads = reloads.then(reload)));
   async function reload(): Promise<void> {
     if (stopping) return;
+    notifier.reloading("reloading the configuration");
     try {
       const next = await loadConfig(file, flags);
       const nextSetup = await buildSetup(next, directory, delivery, log, limiter, terminals);
@@ -254,6 +258,7 @@ export async function runServe(
     } catch (error) {
       log.event("reload_failed", { error: (error as Error).message, kept: "previous config" });
     }
+    notifier.reloaded(listeningStatus(server.endpoints));
   }
 
   // Set by the stop below; the admin API's health turns 503 from then on.
@@ -263,6 +268,7 @@ export async function runServe(
     const stop = async (signal: string) => {
       if (stopping) return;
       stopping = true;
+      notifier.stopping(`stopping: ${server.connections} session(s) to finish`);
       log.event("stopping", { signal, sessions: server.connections });
       await server.stop();
       // After the sessions: a SEND still in DATA can reach its terminals.
@@ -294,5 +300,6 @@ export async function runServe(
     stopping: () => stopping,
   });
   delivery.scheduler.start();
+  notifier.ready(listeningStatus(server.endpoints));
   return await stopped;
 }

@@ -20,6 +20,8 @@ import type {
 } from "./conn.ts";
 import { startTlsClientWithNode } from "./node_tls.ts";
 import type { Runtime, SignalName } from "./runtime.ts";
+import { lazyLibc, monotonicMicroseconds, sendUnixDatagram } from "./libc.ts";
+import { loadBunFfi, openLibcBun } from "./libc_bun.ts";
 import { type Database, PRAGMAS, type Row, runTransaction, type SqlValue } from "./sqlite.ts";
 
 // The slice of Bun's API we use, typed here so Deno's type check passes.
@@ -235,6 +237,9 @@ async function loadBunSqlite(): Promise<(path: string) => Database> {
 export async function createBunRuntime(): Promise<Runtime> {
   const bun = (globalThis as unknown as { Bun: BunApi }).Bun;
   const openDatabase = await loadBunSqlite();
+  const ffi = await loadBunFfi();
+  // Opened on first use: only a systemd service ever needs it.
+  const libc = lazyLibc((name) => openLibcBun(ffi, name));
   return {
     name: "bun",
     listen(options: ListenOptions, onConn: ConnHandler): Promise<Listener> {
@@ -274,5 +279,7 @@ export async function createBunRuntime(): Promise<Runtime> {
     onSignal(signal: SignalName, fn: () => void) {
       process.on(signal, fn);
     },
+    sendUnixDatagram: (path, data) => sendUnixDatagram(libc(), path, data),
+    monotonicMicroseconds: () => monotonicMicroseconds(libc()),
   };
 }

@@ -16,6 +16,8 @@ import type {
 } from "./conn.ts";
 import { startTlsClientWithNode, startTlsWithNode } from "./node_tls.ts";
 import type { Runtime, SignalName } from "./runtime.ts";
+import { lazyLibc, monotonicMicroseconds, sendUnixDatagram } from "./libc.ts";
+import { openLibcDeno } from "./libc_deno.ts";
 import { type Database, PRAGMAS, type Row, runTransaction, type SqlValue } from "./sqlite.ts";
 
 const READ_SIZE = 64 * 1024;
@@ -102,6 +104,8 @@ function openDatabase(path: string): Database {
 
 /** Builds the Deno {@linkcode Runtime}. */
 export function createDenoRuntime(): Promise<Runtime> {
+  // Opened on first use: only a systemd service ever needs it.
+  const libc = lazyLibc(openLibcDeno);
   return Promise.resolve({
     name: "deno",
     listen(options: ListenOptions, onConn: ConnHandler): Promise<Listener> {
@@ -131,5 +135,7 @@ export function createDenoRuntime(): Promise<Runtime> {
     onSignal(signal: SignalName, fn: () => void) {
       Deno.addSignalListener(signal, fn);
     },
+    sendUnixDatagram: (path, data) => sendUnixDatagram(libc(), path, data),
+    monotonicMicroseconds: () => monotonicMicroseconds(libc()),
   });
 }

@@ -21,6 +21,14 @@ export interface Runtime {
   openDatabase(path: string): Database;
   /** Calls `fn` whenever the process receives `signal`. */
   onSignal(signal: SignalName, fn: () => void): void;
+  /**
+   * Sends one datagram to the AF_UNIX socket at `path` (`@name`: abstract
+   * namespace), e.g. systemd's `NOTIFY_SOCKET`. Linux only; throws when it
+   * cannot. Optional so test doubles need not have it.
+   */
+  sendUnixDatagram?(path: string, data: Uint8Array): void;
+  /** CLOCK_MONOTONIC in microseconds (systemd's `MONOTONIC_USEC`); throws when it cannot. */
+  monotonicMicroseconds?(): bigint;
 }
 
 /** Which runtime is executing this code. */
