@@ -15,6 +15,7 @@ import { invokingUser, readStdinBytes, runSendCommand } from "./cli/send.ts";
 import { runWatchCommand } from "./cli/watch.ts";
 import { runAdminCommand } from "./cli/admin.ts";
 import { currentCommit, versionLine } from "./cli/version.ts";
+import { runSystemdUnitCommand } from "./cli/systemd_unit.ts";
 
 /** The version printed by `postino version`. */
 export const VERSION = "0.1.0";
@@ -30,6 +31,7 @@ Commands:
   watch          show messages sent to a user's terminal (SEND) (postino watch --help)
   admin          print the admin HTTP token, creating it if needed (postino admin token)
   check-config   validate the configuration and exit (takes the serve options)
+  systemd-unit   print a systemd service unit (postino systemd-unit --help)
   version        print the version
 
 Run "postino <command> --help" for a command's options.`;
@@ -93,6 +95,8 @@ async function main(args: string[]): Promise<number> {
       );
       return 0;
     }
+    case "systemd-unit":
+      return runSystemdUnitCommand(rest, io);
     case "version":
     case "--version":
       if (rest.includes("--help") || rest.includes("-h")) {
