@@ -13,8 +13,8 @@ import type { TlsServerOptions } from "../core/runtime/conn.ts";
 export async function loadTlsFiles(
   paths: { cert: string; key: string },
 ): Promise<TlsServerOptions> {
-  const cert = await readFile(paths.cert, "utf8");
-  const key = await readFile(paths.key, "utf8");
+  const cert = await readPem("tls_cert", paths.cert);
+  const key = await readPem("tls_key", paths.key);
   let leaf: X509Certificate;
   try {
     // The first certificate of the chain is the one the key must match.
@@ -32,4 +32,13 @@ export async function loadTlsFiles(
     throw new Error(`${paths.key}: the key does not match the certificate in ${paths.cert}`);
   }
   return { cert, key };
+}
+
+/** Reads a PEM file; the error names the setting and the file (a reload_failed line shows it). */
+async function readPem(setting: string, path: string): Promise<string> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (error) {
+    throw new Error(`${setting}: cannot read ${path}: ${(error as Error).message}`);
+  }
 }
