@@ -10,7 +10,7 @@ import type { Config } from "../core/config.ts";
 import { localDeliverer } from "../core/delivery/local.ts";
 import { createMxResolver } from "../core/delivery/mx.ts";
 import { remoteDeliverer } from "../core/delivery/remote.ts";
-import { nextHops } from "../core/delivery/routes.ts";
+import { nextHops, type NextHopsOptions } from "../core/delivery/routes.ts";
 import { parseTlsPolicies } from "../core/delivery/tls_policy.ts";
 import { MaildirWriter } from "../core/delivery/maildir.ts";
 import type { Plugin } from "../core/hooks/plugin.ts";
@@ -83,7 +83,11 @@ export interface Delivery {
   scheduler: Scheduler;
   /** Hands queued mail to ATRN collectors (the `turn` plugin). */
   collector: Collector;
-  /** Applies a reloaded config (local domains, TLS policies) to delivery. */
+  /**
+   * Applies a reloaded config to delivery: local and hold domains, TLS
+   * policies, next hops and the shutdown grace (the rest needs a restart,
+   * see reload_scope.ts).
+   */
   update(config: Config): void;
   /** Stops delivering and closes idle remote connections. */
   stop(): Promise<void>;
@@ -118,25 +122,15 @@ export function createDelivery(options: DeliverySetupOptions): Delivery {
     log: options.log,
     maxQueueLifetimeMs: config.maxQueueLifetimeMs,
   });
-  const transports = new Map(
-    Object.entries(config.transport).map((
-      [domain, hop],
-    ) => [domain, { host: hop.hostname, port: hop.port }]),
-  );
+  // Replaced on reload: a new smart host or transport entry applies to the next attempt.
+  let hops = nextHopOptions(config);
+  let graceMs = config.shutdownGraceMs;
   const resolver = createMxResolver(
     config.dnsServer === undefined ? {} : { server: config.dnsServer },
   );
   const remote = remoteDeliverer({
     runtime: options.runtime,
-    nextHops: (domain) =>
-      nextHops(domain, {
-        ...(config.relayHost
-          ? { relayHost: { host: config.relayHost.hostname, port: config.relayHost.port } }
-          : {}),
-        transports,
-        resolver,
-        defaultPort: config.smtpPort,
-      }),
+    nextHops: (domain) => nextHops(domain, { ...hops, resolver }),
     heloName: config.hostname,
     timeouts: config.clientTimeouts,
     tls: (domain) => tlsPolicies.policyFor(domain),
@@ -187,11 +181,29 @@ export function createDelivery(options: DeliverySetupOptions): Delivery {
       local = new Set(next.domains);
       hold = new Set(next.holdDomains);
       tlsPolicies = parseTlsPolicies(next.tlsPolicy, next.outboundTls);
+      hops = nextHopOptions(next);
+      graceMs = next.shutdownGraceMs;
     },
     async stop() {
-      await scheduler.stop(config.shutdownGraceMs);
+      await scheduler.stop(graceMs);
       await remote.close();
     },
+  };
+}
+
+/** Where remote mail goes next under `config`: `relay_host`, `[transport]`, `smtp_port`. */
+function nextHopOptions(config: Config): Omit<NextHopsOptions, "resolver"> {
+  return {
+    ...(config.relayHost
+      ? { relayHost: { host: config.relayHost.hostname, port: config.relayHost.port } }
+      : {}),
+    transports: new Map(
+      Object.entries(config.transport).map(([domain, hop]) => [
+        domain,
+        { host: hop.hostname, port: hop.port },
+      ]),
+    ),
+    defaultPort: config.smtpPort,
   };
 }
 

@@ -30,6 +30,7 @@ import { mergeFlags, readConfigFile, type ServeFlags } from "./config_file.ts";
 import { createDelivery, LEASE_MS } from "./delivery_setup.ts";
 import { loadTlsFiles } from "./tls_files.ts";
 import { ChainCloser } from "./plugin_chains.ts";
+import { needsRestart } from "./reload_scope.ts";
 
 /** Usage of `postino serve`. */
 export const SERVE_USAGE = `Usage: postino serve [options]
@@ -249,11 +250,9 @@ export async function runServe(
         config: file ?? "command line",
         plugins: nextSetup.runner.plugins.length,
       });
-      if (
-        next.dataDir !== config.dataDir ||
-        JSON.stringify(next.listen) !== JSON.stringify(config.listen)
-      ) {
-        log.event("reload_note", { message: "data_dir and listen changes need a restart" });
+      const later = needsRestart(config, next);
+      if (later.length > 0) {
+        log.event("reload_note", { restart_needed: later.join(","), read: "at start only" });
       }
     } catch (error) {
       log.event("reload_failed", { error: (error as Error).message, kept: "previous config" });

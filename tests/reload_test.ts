@@ -15,7 +15,8 @@ import type { TLSSocket } from "node:tls";
 import { type RunningServer, startServer, tempDir } from "./helpers/server.ts";
 import { RawClient } from "./helpers/smtp_client.ts";
 import { makeCerts, SmtpConn, tlsConfig, waitForListeners } from "./helpers/tls.ts";
-import { expectReply, maildirFiles, queuedId, sendSignal } from "./helpers/lifecycle.ts";
+import { expectReply, maildirFiles, queuedId, queueIds, sendSignal } from "./helpers/lifecycle.ts";
+import { freePort, HAVE_SINK, sendMail, type Sink, startSink } from "./helpers/remote_sink.ts";
 
 const TIMEOUT = { timeout: 90_000 };
 const dirs: string[] = [];
@@ -238,6 +239,12 @@ test(
       assert.equal(old.fingerprint, certs.fingerprint256);
       assert.equal(await implicitFingerprint(tlsPort), certs.fingerprint256);
 
+      // Connected before the reload, STARTTLS after it.
+      const plain = await SmtpConn.connect(port);
+      clients.push(plain);
+      await expectReply(plain, "220");
+      await ehlo(plain, "client.example");
+
       const renewed = makeCerts({ dir: certs.dir, commonName: "renewed.localhost" });
       assert.notEqual(renewed.fingerprint256, certs.fingerprint256);
       await reload(server, config, "reloaded");
@@ -246,6 +253,12 @@ test(
       clients.push(fresh.client);
       assert.equal(fresh.fingerprint, renewed.fingerprint256);
       assert.equal(await implicitFingerprint(tlsPort), renewed.fingerprint256);
+
+      // A session keeps the settings it started with, the certificate included.
+      await plain.send("STARTTLS");
+      await expectReply(plain, "220");
+      const late = await plain.startTls();
+      assert.equal(late.getPeerCertificate().fingerprint256, certs.fingerprint256);
 
       // The session that was in TLS before the reload still sends mail.
       const mail = [
@@ -308,7 +321,7 @@ test(
             "",
             `tls_cert = ${JSON.stringify(missing)}\ntls_key = ${JSON.stringify(certs.keyPath)}\n`,
           ),
-          log: /missing\.pem/,
+          log: /tls_cert: cannot read \S*missing\.pem/,
         },
         {
           name: "certificate that does not match the key",
@@ -483,6 +496,40 @@ test(
       await server.waitFor(/message=closed gen=1/);
     } finally {
       await server.stop();
+    }
+  },
+);
+
+test(
+  "SIGHUP: a new relay_host takes the queued mail on its next attempt; start-only settings get a reload_note",
+  { ...TIMEOUT, skip: !HAVE_SINK },
+  async () => {
+    const dead = await freePort();
+    const sink: Sink = await startSink();
+    const relay = (port: number, extra = "") =>
+      `hostname = "postino.test"\nrelay_networks = ["127.0.0.1/32"]\n` +
+      `relay_host = "127.0.0.1:${port}"\nretry_initial = 1\nretry_max = 2\n${extra}`;
+    const server = await start({ config: relay(dead) });
+    try {
+      const sent = await sendMail(server.port, {
+        from: "alice@localhost",
+        to: ["dave@remote.test"],
+        data: "Message-ID: <moved@postino.test>\r\nSubject: moved\r\n\r\nhello\r\n",
+      });
+      const id = sent.id as string;
+      await server.waitFor(new RegExp(` deferred id=${id} `));
+
+      // The smart host moves; delivery_concurrency is read at start only.
+      const line = await reload(server, relay(sink.port, "delivery_concurrency = 3\n"), "reloaded");
+      assert.match(line, /reloaded /);
+      await server.waitFor(/reload_note restart_needed=delivery_concurrency /);
+      await server.waitFor(new RegExp(` delivered id=${id} `), 20_000);
+      const [dump] = await sink.waitDumps(1);
+      assert.match(dump ?? "", /Message-ID: <moved@postino\.test>/);
+      assert.deepEqual(await queueIds(server.dataDir), []);
+    } finally {
+      await server.stop();
+      await sink.stop();
     }
   },
 );
