@@ -2,16 +2,17 @@
  * Signals on the real server: SIGTERM stops gracefully (idle sessions get
  * 421 4.3.2, a transfer in progress may finish, the process exits 0) and
  * SIGHUP reloads the config, keeping the old one when the new one is bad.
+ * shutdown_test.ts and reload_test.ts go further.
  *
  * @module
  */
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import process from "node:process";
 import { type RunningServer, startServer } from "./helpers/server.ts";
 import { RawClient, transcript } from "./helpers/smtp_client.ts";
+import { exitCode, expectReply, maildirFiles, sendSignal } from "./helpers/lifecycle.ts";
 
 const TIMEOUT = { timeout: 60_000 };
 const dirs: string[] = [];
@@ -27,43 +28,13 @@ async function start(options: Parameters<typeof startServer>[0]): Promise<Runnin
 }
 
 /**
- * Sends `signal` through `process.kill`: after `child.kill()` Deno's
- * node:child_process reports the exit as "killed by signal" even when the
- * child exited 0, which would hide the exit code under test.
- */
-function signal(server: RunningServer, name: NodeJS.Signals): void {
-  process.kill(server.child.pid as number, name);
-}
-
-/** Resolves with the exit code once the server process has ended. */
-function exitCode(server: RunningServer): Promise<number> {
-  if (server.child.exitCode !== null) return Promise.resolve(server.child.exitCode);
-  return new Promise((resolve) => server.child.once("exit", (code) => resolve(code ?? -1)));
-}
-
-/** Reads one reply and checks its last line starts with `prefix`. */
-async function expectReply(client: RawClient, prefix: string): Promise<string> {
-  const reply = await client.reply();
-  const last = reply[reply.length - 1] as string;
-  assert.ok(last.startsWith(prefix), `expected "${prefix}", got ${JSON.stringify(reply)}`);
-  return last;
-}
-
-/**
  * The files in the `new/` folder of `address`'s Maildir, once every message
  * `server` queued so far has had its delivery attempt (delivery runs from the
  * spool after the 250 reply).
  */
 async function storedFiles(server: RunningServer, address: string): Promise<string[]> {
   await server.settled();
-  return filesIn(server.dataDir, address);
-}
-
-/** The files in the `new/` folder of `address`'s Maildir under `dataDir`, as they are now. */
-function filesIn(dataDir: string, address: string): string[] {
-  const at = address.lastIndexOf("@");
-  const dir = join(dataDir, "mail", address.slice(at + 1), address.slice(0, at), "new");
-  return existsSync(dir) ? readdirSync(dir).map((name) => join(dir, name)) : [];
+  return maildirFiles(server.dataDir, address);
 }
 
 /** The server's delivery outcome lines, to explain a missing Maildir copy. */
@@ -124,7 +95,7 @@ test("SIGTERM sends 421 4.3.2 to an idle client and the server exits 0", TIMEOUT
     await client.send("EHLO localhost");
     await expectReply(client, "250");
     const exited = exitCode(server);
-    signal(server, "SIGTERM");
+    sendSignal(server, "SIGTERM");
     await expectReply(client, "421 4.3.2");
     await client.waitClosed();
     assert.equal(await exited, 0);
@@ -156,7 +127,7 @@ test(
       await client.write(head);
 
       const exited = exitCode(server);
-      signal(server, "SIGTERM");
+      sendSignal(server, "SIGTERM");
       await server.waitFor(/stopping signal=SIGTERM sessions=1/);
       assert.equal(server.child.exitCode, null, "the server must wait for the transfer");
       // A new connection is never served: it is refused, reset (it sat in
@@ -182,7 +153,7 @@ test(
       const queueId = /queued as (\S+)/.exec(queued)?.[1];
       assert.ok(queueId, queued);
       // The process has exited, so the Maildir is as it will stay.
-      if (filesIn(server.dataDir, "alice@localhost").length === 0) {
+      if (maildirFiles(server.dataDir, "alice@localhost").length === 0) {
         const again = await startServer({ dataDir: server.dataDir });
         try {
           await again.waitFor(new RegExp(` delivered id=${queueId} to=alice@localhost\\b`));
@@ -190,7 +161,7 @@ test(
           assert.equal(await again.stop(), 0);
         }
       }
-      const files = filesIn(server.dataDir, "alice@localhost");
+      const files = maildirFiles(server.dataDir, "alice@localhost");
       assert.equal(files.length, 1);
       const stored = readFileSync(files[0] as string, "latin1");
       assert.ok(stored.endsWith(`\r\n${head}${tail}`), stored);
@@ -226,7 +197,7 @@ test(
         join(server.dataDir, "postino.toml"),
         'domains = ["localhost", "example.test"]\n',
       );
-      signal(server, "SIGHUP");
+      sendSignal(server, "SIGHUP");
       await server.waitFor(/reloaded config=\S*postino\.toml/);
 
       await deliver(server.port, "kim@example.test", "after reload");
@@ -258,12 +229,12 @@ test(
     const file = join(server.dataDir, "postino.toml");
     try {
       writeFileSync(file, "domains = [\n");
-      signal(server, "SIGHUP");
+      sendSignal(server, "SIGHUP");
       await server.waitFor(/reload_failed error=.*postino\.toml/);
 
       // A valid TOML file with a bad value is refused whole, too.
       writeFileSync(file, 'domains = ["localhost"]\nmax_errors = -1\n');
-      signal(server, "SIGHUP");
+      sendSignal(server, "SIGHUP");
       await server.waitFor(/reload_failed[^\n]*\n[\s\S]*reload_failed error=[^\n]*max_errors/);
       assert.doesNotMatch(server.output(), /reloaded/);
 
