@@ -33,6 +33,20 @@ export interface HookScope {
 
 class HookTimeout extends Error {}
 
+/**
+ * Sees how long each plugin hook call took, in seconds (metrics). It is
+ * called on the hot path, so it must be cheap and must not throw.
+ */
+export type HookTiming = (plugin: string, hook: string, seconds: number) => void;
+
+/** Options for {@linkcode HookRunner}. */
+export interface HookRunnerOptions {
+  timeoutMs: number;
+  log: Logger;
+  /** Called after every hook call a plugin implements. */
+  timing?: HookTiming;
+}
+
 const KINDS = new Set(["accept", "reject", "tempfail", "disconnect"]);
 
 function isDecision(value: unknown): value is Decision {
@@ -49,11 +63,13 @@ export class HookRunner {
   readonly plugins: readonly Plugin[];
   #timeoutMs: number;
   #log: Logger;
+  #timing: HookTiming | undefined;
 
-  constructor(plugins: readonly Plugin[], options: { timeoutMs: number; log: Logger }) {
+  constructor(plugins: readonly Plugin[], options: HookRunnerOptions) {
     this.plugins = plugins;
     this.#timeoutMs = options.timeoutMs;
     this.#log = options.log;
+    this.#timing = options.timing;
   }
 
   /** Fresh per-connection state for every plugin that keeps some. */
@@ -103,6 +119,7 @@ export class HookRunner {
       log: this.#pluginLogger(plugin, scope.connection.id),
     };
     let timer: ReturnType<typeof setTimeout> | undefined;
+    const started = this.#timing === undefined ? 0 : performance.now();
     try {
       let result = fn.call(plugin, ctx, ...args);
       // Only a pending answer needs a timer; most hooks answer synchronously.
@@ -127,6 +144,7 @@ export class HookRunner {
       this.#fail(plugin, hook, scope.connection.id, reason);
     } finally {
       clearTimeout(timer);
+      this.#timing?.(plugin.name, hook, (performance.now() - started) / 1000);
     }
     return PLUGIN_FAILURE;
   }

@@ -130,3 +130,26 @@ test("HookRunner.has() tells whether any plugin implements a hook", () => {
   assert.equal(runner.has("vrfy"), true);
   assert.equal(runner.has("expn"), false);
 });
+
+test("HookRunner timing sees each implemented hook call, by plugin and hook, failures too", async () => {
+  const seen: [string, string, number][] = [];
+  const plugins: Plugin[] = [
+    { name: "quick", data: () => undefined },
+    { name: "none" },
+    {
+      name: "slow",
+      data: async () => {
+        await new Promise((r) => setTimeout(r, 5));
+        throw new Error("late and broken");
+      },
+    },
+  ];
+  const runner = new HookRunner(plugins, {
+    timeoutMs: 1000,
+    log: recorder(),
+    timing: (plugin, hook, seconds) => seen.push([plugin, hook, seconds]),
+  });
+  await runner.run("data", scope(runner));
+  assert.deepEqual(seen.map(([p, h]) => `${p}:${h}`), ["quick:data", "slow:data"]);
+  for (const [, , seconds] of seen) assert.ok(seconds >= 0 && seconds < 1000);
+});
