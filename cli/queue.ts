@@ -9,6 +9,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseSubcommand, type SubcommandSpec, type Values } from "./subcommands.ts";
+import { queueListingJson } from "../core/queue/queue_json.ts";
 import type { QueueListing } from "../core/queue/spool.ts";
 import { SqliteSpool } from "../core/queue/sqlite_spool.ts";
 import type { Runtime } from "../core/runtime/runtime.ts";
@@ -63,7 +64,7 @@ export function formatDuration(ms: number): string {
 }
 
 function find(spool: SqliteSpool, id: string): QueueListing | undefined {
-  return spool.list().find((m) => m.id === id);
+  return spool.listing(id);
 }
 
 function describe(message: QueueListing, now: number): string[] {
@@ -82,24 +83,6 @@ function describe(message: QueueListing, now: number): string[] {
     lines.push(`  <${r.address}>  ${r.state}  attempts: ${r.attempts}${next}${error}`);
   }
   return lines;
-}
-
-function toJson(message: QueueListing, now: number) {
-  return {
-    id: message.id,
-    sender: message.sender,
-    size: message.size,
-    receivedAt: new Date(message.receivedAt).toISOString(),
-    ageSeconds: Math.max(0, Math.round((now - message.receivedAt) / 1000)),
-    held: message.held,
-    recipients: message.recipients.map((r) => ({
-      address: r.address,
-      state: r.state,
-      attempts: r.attempts,
-      nextAttempt: new Date(r.nextAttempt).toISOString(),
-      lastError: r.lastError ?? null,
-    })),
-  };
 }
 
 /** Applies `change` to every id; names each unknown one and exits 1 if any. */
@@ -128,7 +111,7 @@ const COMMANDS: Record<string, Subcommand> = {
       const now = io.now();
       const messages = spool.list();
       if (values["json"] === true) {
-        io.stdout(JSON.stringify(messages.map((m) => toJson(m, now)), null, 2));
+        io.stdout(JSON.stringify(messages.map((m) => queueListingJson(m, now)), null, 2));
       } else if (messages.length === 0) io.stdout("queue is empty");
       else {for (const message of messages) {
           for (const line of describe(message, now)) io.stdout(line);
@@ -139,17 +122,15 @@ const COMMANDS: Record<string, Subcommand> = {
   show: {
     usage: "queue show ID [--data-dir DIR]",
     args: [1, 1],
-    run({ args: [id = ""], io, spool, db }) {
+    run({ args: [id = ""], io, spool }) {
       const message = find(spool, id);
-      // The Spool interface has no "read one message" yet, so the data and
-      // the MAIL parameters come straight from the SQLite spool's table.
-      const row = db.prepare(`SELECT params, data FROM spool_messages WHERE id = ?`).get(id);
-      if (message === undefined || row === undefined) return `no such message: ${id}`;
+      const stored = spool.stored(id);
+      if (message === undefined || stored === undefined) return `no such message: ${id}`;
       for (const line of describe(message, io.now())) io.stdout(line);
       io.stdout(`  received: ${new Date(message.receivedAt).toISOString()}`);
-      io.stdout(`  params: ${String(row["params"])}`);
+      io.stdout(`  params: ${JSON.stringify(stored.params)}`);
       io.stdout("");
-      const parsed = Message.parse(row["data"] as Uint8Array);
+      const parsed = Message.parse(stored.data);
       const headers = new TextDecoder().decode(
         parsed.toBytes().subarray(
           0,

@@ -264,7 +264,14 @@ export class Scheduler {
   }
 
   async #process(message: DueMessage): Promise<void> {
-    const { clock, log, retry } = this.#options;
+    const { clock, log, retry, spool } = this.#options;
+    // Held or removed (admin API, CLI) after the lease was taken: leave it be.
+    const presence = spool.presence(message.id);
+    if (presence !== "ready") {
+      if (presence === "held") spool.unlease(message.id);
+      log.event("delivery_skipped", { id: message.id, reason: presence });
+      return;
+    }
     const groups = new Map<string, { route: Route; recipients: DueRecipient[] }>();
     for (const recipient of message.recipients) {
       let route: Route;
@@ -310,6 +317,9 @@ export class Scheduler {
               host: result.host,
               reason: result.expired ? `expired; last error: ${result.text}` : result.text,
             }),
+          via: route.via,
+          // Seconds since receipt (Postfix's delay=): the metrics' latency histogram.
+          delay: (clock.now() - message.receivedAt) / 1000,
         });
         return result;
       });
@@ -333,6 +343,12 @@ export class Scheduler {
         delays.push({ recipient, outcome });
       }
     }
+    // Removed while the delivery ran: what went out went out, but nothing is
+    // bounced or recorded for a message the admin deleted.
+    if (spool.presence(message.id) === "gone") {
+      log.event("attempted", { id: message.id, removed: true, ...counts(final) });
+      return;
+    }
     // RFC 3461 §6.2 and RFC 5321 §4.5.5: never bounce a bounce, never bounce to <>.
     // The bounce is queued before the outcome is recorded: after a crash in
     // between, the sender may get the report twice, but never not at all.
@@ -351,13 +367,13 @@ export class Scheduler {
       (attempts) => now + retryDelay(attempts, retry, random),
     );
     this.#options.observe?.(message, final);
-    const count = (status: Outcome["status"]) => final.filter((o) => o.status === status).length;
     // One line per finished attempt on a message: tests and log readers wait for it.
-    log.event("attempted", {
-      id: message.id,
-      delivered: count("delivered"),
-      deferred: count("deferred"),
-      failed: count("failed"),
-    });
+    log.event("attempted", { id: message.id, ...counts(final) });
   }
+}
+
+/** How many outcomes of each status, for the `attempted` line. */
+function counts(outcomes: readonly Outcome[]): Record<Outcome["status"], number> {
+  const count = (status: Outcome["status"]) => outcomes.filter((o) => o.status === status).length;
+  return { delivered: count("delivered"), deferred: count("deferred"), failed: count("failed") };
 }

@@ -279,3 +279,61 @@ test("Scheduler.stop() waits at most the grace period for a delivery that hangs"
   assert.ok(Date.now() - started < 5_000, "stop() returned");
   assert.equal(spool.list()[0]?.recipients[0]?.state, "leased", "left leased for recover()");
 });
+
+test("Scheduler leaves a message held after its lease: no delivery, recipients queued again", async () => {
+  const { spool, scheduler, calls } = await setup(() => "delivered");
+  scheduler.start();
+  const m = message("H1", ["a@x.example"]);
+  assert.equal(scheduler.reserve(), true);
+  await spool.put(m, { leaseMs: 10 * MIN });
+  // Held between the lease and the delivery (the admin API, a CLI).
+  assert.equal(spool.hold("H1", true), true);
+  scheduler.deliverLeased(m);
+  await scheduler.drain();
+  assert.deepEqual(calls, []);
+  const [r] = spool.listing("H1")?.recipients ?? [];
+  assert.deepEqual([r?.state, r?.attempts], ["queued", 0]);
+  // Released, it goes out as usual.
+  spool.hold("H1", false);
+  await scheduler.drain();
+  assert.equal(calls.length, 1);
+  assert.equal(spool.count(), 0);
+  await scheduler.stop();
+});
+
+test("Scheduler neither bounces nor records a message removed while it was delivered", async () => {
+  const during: { remove?: (id: string) => void } = {};
+  const { spool, scheduler, bounces } = await setup(() => "failed", {
+    deliverer: () => ({
+      deliver(message, recipients) {
+        during.remove?.(message.id);
+        return Promise.resolve(recipients.map((r): Outcome => ({
+          address: r.address,
+          status: "failed",
+          code: 550,
+          enhanced: "5.1.1",
+          text: "no such user",
+        })));
+      },
+    }),
+  });
+  during.remove = (id) => void spool.remove(id);
+  await spool.put(message("R1", ["a@x.example"]));
+  await scheduler.drain();
+  assert.deepEqual(bounces, []);
+  assert.equal(spool.count(), 0);
+  assert.deepEqual(spool.attempts("R1"), []);
+});
+
+test("Scheduler skips a message removed after its lease", async () => {
+  const { spool, scheduler, calls } = await setup(() => "delivered");
+  scheduler.start();
+  const m = message("R2", ["a@x.example"]);
+  assert.equal(scheduler.reserve(), true);
+  await spool.put(m, { leaseMs: 10 * MIN });
+  spool.remove("R2");
+  scheduler.deliverLeased(m);
+  await scheduler.drain();
+  assert.deepEqual(calls, []);
+  await scheduler.stop();
+});

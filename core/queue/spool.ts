@@ -101,6 +101,9 @@ export interface QueueListing {
   recipients: RecipientStatus[];
 }
 
+/** A stored message's standing: deliverable, on hold, or no longer stored. */
+export type Presence = "ready" | "held" | "gone";
+
 /** What {@linkcode Spool.leaseDomains} got. */
 export interface DomainLease {
   /** The domains now leased to the caller, lower-cased. */
@@ -157,6 +160,14 @@ export interface Spool {
   flush(selector?: { id?: string; domain?: string }): number;
   hold(id: string, held: boolean): boolean;
   remove(id: string): boolean;
+  /**
+   * Whether a message is still stored and not held: the scheduler asks
+   * before it delivers a leased message and before it records the outcome,
+   * so a message held or removed meanwhile (admin API, CLI) is left alone.
+   */
+  presence(id: string): Presence;
+  /** Gives a held message's leased recipients back to the queue, attempts unchanged. */
+  unlease(id: string): void;
   /** Number of messages stored. */
   count(): number;
 }

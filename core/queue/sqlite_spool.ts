@@ -15,10 +15,33 @@ import type {
   DueMessage,
   NewMessage,
   Outcome,
+  Presence,
   QueueListing,
+  RecipientStatus,
   Spool,
   SpoolParams,
 } from "./spool.ts";
+
+/** One stored message's content, for `queue show` and the admin API. */
+export interface StoredMessage {
+  id: string;
+  sender: string;
+  params: SpoolParams;
+  data: Uint8Array;
+  receivedAt: number;
+  isBounce: boolean;
+  held: boolean;
+}
+
+/** One line of a message's delivery history (`spool_attempts`). */
+export interface AttemptRecord {
+  address: string;
+  /** Milliseconds since the epoch. */
+  at: number;
+  status: "delivered" | "deferred" | "failed";
+  /** The remote host for a delivery, or the reply for a failure. */
+  detail: string | undefined;
+}
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS spool_messages (
@@ -116,6 +139,11 @@ export class SqliteSpool implements Spool {
         `UPDATE spool_recipients SET state = 'queued', lease_until = NULL WHERE state = 'leased'`,
       ),
       count: db.prepare(`SELECT COUNT(*) AS n FROM spool_messages`),
+      held: db.prepare(`SELECT held FROM spool_messages WHERE id = ?`),
+      unlease: db.prepare(
+        `UPDATE spool_recipients SET state = 'queued', lease_until = NULL
+         WHERE message_id = ? AND state = 'leased'`,
+      ),
       depth: db.prepare(
         `SELECT COUNT(*) AS n, MIN(received_at) AS oldest,
          COALESCE(SUM(held), 0) AS held FROM spool_messages`,
@@ -344,21 +372,50 @@ export class SqliteSpool implements Spool {
       `SELECT id, sender, size, received_at, held FROM spool_messages ORDER BY received_at, id`,
     ).all();
     const recipients = this.#db.prepare(
-      `SELECT message_id, address, state, attempts, next_attempt, last_error FROM spool_recipients`,
+      `SELECT message_id, address, state, attempts, next_attempt, last_error FROM spool_recipients
+       ORDER BY rowid`,
     ).all();
-    return messages.map((m) => ({
-      id: m.id as string,
-      sender: m.sender as string,
-      size: Number(m.size),
-      receivedAt: Number(m.received_at),
-      held: Number(m.held) === 1,
-      recipients: recipients.filter((r) => r.message_id === m.id).map((r) => ({
-        address: r.address as string,
-        state: r.state as "queued" | "leased" | "delivered" | "failed",
-        attempts: Number(r.attempts),
-        nextAttempt: Number(r.next_attempt),
-        lastError: (r.last_error as string | null) ?? undefined,
-      })),
+    // Grouped once: a filter per message would be quadratic in a big queue.
+    const byMessage = new Map<string, RecipientStatus[]>();
+    for (const r of recipients) {
+      const id = r.message_id as string;
+      let list = byMessage.get(id);
+      if (!list) byMessage.set(id, list = []);
+      list.push(recipientStatus(r));
+    }
+    return messages.map((m) => listingFromRow(m, byMessage.get(m.id as string) ?? []));
+  }
+
+  /** One message as {@linkcode list} shows it, or undefined. */
+  listing(id: string): QueueListing | undefined {
+    const m = this.#db.prepare(
+      `SELECT id, sender, size, received_at, held FROM spool_messages WHERE id = ?`,
+    ).get(id);
+    if (m === undefined) return undefined;
+    const recipients = this.#db.prepare(
+      `SELECT address, state, attempts, next_attempt, last_error FROM spool_recipients
+       WHERE message_id = ? ORDER BY rowid`,
+    ).all(id);
+    return listingFromRow(m, recipients.map(recipientStatus));
+  }
+
+  /** One message's content and MAIL parameters, or undefined. */
+  stored(id: string): StoredMessage | undefined {
+    const row = this.#stmt.message.get(id);
+    if (row === undefined) return undefined;
+    const { warned: _, ...message } = messageFromRow(row);
+    return { ...message, held: Number(row.held) === 1 };
+  }
+
+  /** The delivery history of one message, oldest first (kept while it is queued). */
+  attempts(id: string): AttemptRecord[] {
+    return this.#db.prepare(
+      `SELECT address, at, status, detail FROM spool_attempts WHERE message_id = ? ORDER BY at, rowid`,
+    ).all(id).map((r) => ({
+      address: r.address as string,
+      at: Number(r.at),
+      status: r.status as AttemptRecord["status"],
+      detail: (r.detail as string | null) ?? undefined,
     }));
   }
 
@@ -390,6 +447,15 @@ export class SqliteSpool implements Spool {
     });
   }
 
+  presence(id: string): Presence {
+    const row = this.#stmt.held.get(id);
+    return row === undefined ? "gone" : Number(row.held) === 1 ? "held" : "ready";
+  }
+
+  unlease(id: string): void {
+    this.#stmt.unlease.run(id);
+  }
+
   count(): number {
     return Number(this.#stmt.count.get()?.n ?? 0);
   }
@@ -404,6 +470,27 @@ export class SqliteSpool implements Spool {
       oldestReceivedAt: oldest === null || oldest === undefined ? undefined : Number(oldest),
     };
   }
+}
+
+function recipientStatus(r: Row): RecipientStatus {
+  return {
+    address: r.address as string,
+    state: r.state as RecipientStatus["state"],
+    attempts: Number(r.attempts),
+    nextAttempt: Number(r.next_attempt),
+    lastError: (r.last_error as string | null) ?? undefined,
+  };
+}
+
+function listingFromRow(m: Row, recipients: RecipientStatus[]): QueueListing {
+  return {
+    id: m.id as string,
+    sender: m.sender as string,
+    size: Number(m.size),
+    receivedAt: Number(m.received_at),
+    held: Number(m.held) === 1,
+    recipients,
+  };
 }
 
 function likeEscape(text: string): string {

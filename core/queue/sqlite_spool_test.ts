@@ -186,3 +186,49 @@ test("SqliteSpool.leaseDomains() leases a domain's queued recipients, due or not
   assert.deepEqual(spool.leaseDomains(["late.example"], 3500, 1000).busy, ["late.example"]);
   assert.deepEqual(spool.leaseDomains(["late.example"], 4000, 1000).domains, ["late.example"]);
 });
+
+test("SqliteSpool.presence() and unlease() follow hold and remove", async () => {
+  const { spool } = await openSpool();
+  await spool.put(message("P", ["a@x.example"]), { leaseMs: 60_000 });
+  assert.equal(spool.presence("P"), "ready");
+  spool.hold("P", true);
+  assert.equal(spool.presence("P"), "held");
+  spool.unlease("P");
+  const [r] = spool.listing("P")?.recipients ?? [];
+  assert.deepEqual([r?.state, r?.attempts], ["queued", 0]);
+  spool.remove("P");
+  assert.equal(spool.presence("P"), "gone");
+  assert.equal(spool.listing("P"), undefined);
+});
+
+test("SqliteSpool.listing(), stored() and attempts() read one message", async () => {
+  const { spool } = await openSpool();
+  await spool.put(message("S", ["a@x.example", "b@x.example"]));
+  await spool.put(message("T", ["c@x.example"]));
+  spool.lease(2000, 10, 60_000);
+  await spool.record(
+    "S",
+    [
+      { address: "a@x.example", status: "delivered", host: "mx.x.example" },
+      { address: "b@x.example", status: "deferred", code: 451, enhanced: "4.3.0", text: "later" },
+    ],
+    3000,
+    () => 9000,
+  );
+  const listing = spool.listing("S");
+  assert.deepEqual(listing?.recipients.map((r) => [r.address, r.state, r.nextAttempt]), [
+    ["a@x.example", "delivered", 3000],
+    ["b@x.example", "queued", 9000],
+  ]);
+  assert.deepEqual(spool.list().find((m) => m.id === "S"), listing);
+  const stored = spool.stored("S");
+  assert.equal(new TextDecoder().decode(stored?.data), "Subject: S\r\n\r\nbody\r\n");
+  assert.deepEqual(stored?.params, { smtputf8: false, eightBit: false, ret: "HDRS" });
+  assert.equal(stored?.held, false);
+  assert.deepEqual(spool.attempts("S"), [
+    { address: "a@x.example", at: 3000, status: "delivered", detail: "mx.x.example" },
+    { address: "b@x.example", at: 3000, status: "deferred", detail: "451 4.3.0 later" },
+  ]);
+  assert.equal(spool.stored("nope"), undefined);
+  assert.deepEqual(spool.attempts("T"), []);
+});
