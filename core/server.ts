@@ -237,7 +237,9 @@ export class Server {
       const left = (this.#perIp.get(ip) ?? 1) - 1;
       if (left > 0) this.#perIp.set(ip, left);
       else this.#perIp.delete(ip);
-      this.#log.event("disconnect", { conn: id, ip });
+      // How the session was protected, for the metrics' TLS usage counts.
+      const tls = spec.implicitTls ? "implicit" : session.connection.tls ? "starttls" : "none";
+      this.#log.event("disconnect", { conn: id, ip, tls });
       if (this.#live.size === 0) this.#drained?.();
     });
   }

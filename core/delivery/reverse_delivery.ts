@@ -190,6 +190,7 @@ async function finish(
         status: outcome.dsnStatus ?? outcome.enhanced,
         reason: outcome.text,
       }),
+      delay: (now - message.receivedAt) / 1000,
     });
     if (outcome.status === "failed" && wantsFailureReport(recipient)) {
       failures.push({ recipient, outcome });
