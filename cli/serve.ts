@@ -14,6 +14,7 @@ import { AuthLimiter } from "../core/auth/limiter.ts";
 import { HookRunner } from "../core/hooks/runner.ts";
 import { createLogger, type Logger, stdoutIsJournal } from "../core/log.ts";
 import { createNotifier, listeningStatus } from "../core/notify.ts";
+import { closeUnclaimedSockets, socketActivation } from "./socket_activation.ts";
 import { EventBus, observeLogger } from "../core/events.ts";
 import { type AdminHttp, startAdminHttp } from "./admin_http.ts";
 import { SYSTEM_CLOCK } from "../core/queue/clock.ts";
@@ -209,7 +210,9 @@ export async function runServe(
   // Open terminals (`postino watch`) outlive reloads, like the limiter.
   const terminals = new TerminalHub();
   let setup = await buildSetup(config, directory, delivery, log, limiter, terminals);
-  const server = new Server(runtime, log, setup);
+  // systemd socket activation: a listener whose address systemd passed in serves that socket.
+  const activation = await socketActivation(log);
+  const server = new Server(activation?.wrap(runtime) ?? runtime, log, setup);
   // Plugin.close(): a chain a reload replaced once its last session ends, the rest at stop.
   const chains = new ChainCloser({
     log,
@@ -283,6 +286,7 @@ export async function runServe(
     runtime.onSignal("SIGINT", () => void stop("SIGINT"));
   });
   await server.start();
+  closeUnclaimedSockets(activation, log);
   // After the SMTP listeners: health reports them, and "ready" means mail is accepted.
   admin = await startAdminHttp({
     config,
