@@ -7,6 +7,7 @@
 import { isIP } from "node:net";
 import type { Config } from "../core/config.ts";
 import type { EventBus } from "../core/events.ts";
+import type { ServerMetrics } from "../core/server_metrics.ts";
 import { createAdminApp } from "../core/http/app.ts";
 import { listenerStatus } from "../core/http/deps.ts";
 import { ensureAdminToken } from "../core/http/token.ts";
@@ -29,6 +30,8 @@ export interface AdminHttpOptions {
   wakeScheduler(): void;
   directory: Directory;
   events: EventBus;
+  /** Created at start, so it counts from the first event. */
+  metrics: ServerMetrics;
   terminals: TerminalHub;
   log: Logger;
   runtime: string;
@@ -50,6 +53,15 @@ export function isLoopback(hostname: string): boolean {
 }
 
 /**
+ * Whether the admin token is waived: `http_open_loopback` on a loopback
+ * bind only, so a public bind never serves the API without a token.
+ */
+export function tokenWaived(config: Pick<Config, "http" | "httpOpenLoopback">): boolean {
+  return config.httpOpenLoopback && config.http !== undefined &&
+    isLoopback(config.http.hostname);
+}
+
+/**
  * Binds `config.http` unless it is off.
  *
  * @throws When the address cannot be bound, like an SMTP listener.
@@ -64,7 +76,7 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
       message: "http_open_loopback ignored: the bind address is not loopback",
     });
   }
-  const open = config.httpOpenLoopback && loopback;
+  const open = tokenWaived(config);
   const kinds = config.listeners.map((l) => l.kind);
   const app = createAdminApp({
     config: options.current,
@@ -72,6 +84,7 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
     wakeScheduler: options.wakeScheduler,
     directory: options.directory,
     events: options.events,
+    metrics: options.metrics,
     terminals: options.terminals,
     mailRoot: join(config.dataDir, "mail"),
     connections: () => options.server.connections,

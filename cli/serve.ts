@@ -11,11 +11,12 @@ import { parseArgs } from "node:util";
 import { type Config, type RawConfig, validateConfig } from "../core/config.ts";
 import { DECISIONS, type PluginHost } from "../core/hooks/host.ts";
 import { AuthLimiter } from "../core/auth/limiter.ts";
-import { HookRunner } from "../core/hooks/runner.ts";
+import { HookRunner, type HookTiming } from "../core/hooks/runner.ts";
 import { createLogger, type Logger, stdoutIsJournal } from "../core/log.ts";
 import { createNotifier, listeningStatus } from "../core/notify.ts";
 import { closeUnclaimedSockets, socketActivation } from "./socket_activation.ts";
 import { EventBus, observeLogger } from "../core/events.ts";
+import { ServerMetrics } from "../core/server_metrics.ts";
 import { type AdminHttp, startAdminHttp } from "./admin_http.ts";
 import { SYSTEM_CLOCK } from "../core/queue/clock.ts";
 import type { Scheduler } from "../core/queue/scheduler.ts";
@@ -114,6 +115,7 @@ async function buildSetup(
   log: Logger,
   limiter: AuthLimiter,
   terminals: TerminalHub,
+  timing?: HookTiming,
 ): Promise<ServerSetup> {
   const local = new Set(config.domains);
   const isLocalDomain = (domain: string) => local.has(domain.toLowerCase());
@@ -163,7 +165,11 @@ async function buildSetup(
   const tls = config.tls ? await loadTlsFiles(config.tls) : undefined;
   return {
     config,
-    runner: new HookRunner(plugins, { timeoutMs: config.hookTimeoutMs, log }),
+    runner: new HookRunner(plugins, {
+      timeoutMs: config.hookTimeoutMs,
+      log,
+      ...(timing ? { timing } : {}),
+    }),
     tls,
     auth: { verify: (user, password) => directory.verifyPassword(user, password), limiter },
   };
@@ -192,6 +198,9 @@ export async function runServe(
     }),
     events,
   );
+  // From the first event on, for the life of the process: reloads keep the counts.
+  const metrics = new ServerMetrics({ version, runtime: runtime.name });
+  metrics.observe(events);
   await mkdir(config.dataDir, { recursive: true });
   const db = runtime.openDatabase(join(config.dataDir, "postino.db"));
   const directory = new Directory(db);
@@ -209,7 +218,15 @@ export async function runServe(
   const limiter = new AuthLimiter({ now: () => Date.now() });
   // Open terminals (`postino watch`) outlive reloads, like the limiter.
   const terminals = new TerminalHub();
-  let setup = await buildSetup(config, directory, delivery, log, limiter, terminals);
+  let setup = await buildSetup(
+    config,
+    directory,
+    delivery,
+    log,
+    limiter,
+    terminals,
+    metrics.hookTiming,
+  );
   // systemd socket activation: a listener whose address systemd passed in serves that socket.
   const activation = await socketActivation(log);
   const server = new Server(activation?.wrap(runtime) ?? runtime, log, setup);
@@ -242,7 +259,15 @@ export async function runServe(
     notifier.reloading("reloading the configuration");
     try {
       const next = await loadConfig(file, flags);
-      const nextSetup = await buildSetup(next, directory, delivery, log, limiter, terminals);
+      const nextSetup = await buildSetup(
+        next,
+        directory,
+        delivery,
+        log,
+        limiter,
+        terminals,
+        metrics.hookTiming,
+      );
       // Live sessions keep the chain they started with; new ones get this one.
       const previous = setup;
       setup = nextSetup;
@@ -296,6 +321,7 @@ export async function runServe(
     wakeScheduler: () => delivery.scheduler.wake(),
     directory,
     events,
+    metrics,
     terminals,
     log,
     runtime: runtime.name,

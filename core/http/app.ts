@@ -10,6 +10,7 @@ import { HTTPException } from "hono/http-exception";
 import { requireToken } from "./access.ts";
 import { apiRoutes } from "./api.ts";
 import type { AdminDeps } from "./deps.ts";
+import { metricsHandler } from "./metrics_route.ts";
 import { uiRoutes } from "./ui/routes.ts";
 
 /** Lets routes with long-lived responses (event streams) end them at shutdown. */
@@ -72,6 +73,7 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
     const body = health(deps);
     return c.json(body, body.status === "ok" ? 200 : 503);
   });
+  app.get("/metrics", metricsHandler(deps));
   app.route("/api", apiRoutes(deps, lifecycle));
   app.route("/", uiRoutes(deps, lifecycle));
   app.notFound((c) => c.json({ error: "not found", path: c.req.path }, 404));

@@ -7,6 +7,7 @@
  */
 import type { Config } from "../config.ts";
 import type { EventBus } from "../events.ts";
+import type { ServerMetrics } from "../server_metrics.ts";
 import type { SqliteSpool } from "../queue/sqlite_spool.ts";
 import type { Endpoint } from "../runtime/conn.ts";
 import type { Directory } from "../store/directory.ts";
@@ -31,6 +32,8 @@ export interface AdminDeps {
   readonly directory: Directory;
   /** Live mail events (also the source of the metrics). */
   readonly events: EventBus;
+  /** Counters since start, for `/metrics` and `/api/stats` (they survive reloads). */
+  readonly metrics: ServerMetrics;
   /** Open terminals for SEND/SOML/SAML; the web UI can open one. */
   readonly terminals: TerminalHub;
   /** The `mail` folder that holds `<domain>/<user>` Maildirs. */

@@ -198,6 +198,16 @@ export class Directory {
   }
 
   /**
+   * Sets or clears (`undefined`) a user's display name.
+   *
+   * @returns Whether there is such a user.
+   */
+  setName(address: string, name: string | undefined): boolean {
+    return this.#db.prepare("UPDATE users SET name = ? WHERE address = ?")
+      .run(name ?? null, normalizeAddress(address)).changes > 0;
+  }
+
+  /**
    * Checks a user's password. Unknown users and users without a password get
    * `false`, after the same scrypt work, so timing does not reveal which.
    */
@@ -292,6 +302,32 @@ export class Directory {
       this.#sql.insertAlias.run(key);
       for (const member of keys) this.#sql.insertMember.run(key, member);
       if (options.private !== undefined) this.#sql.setPrivate.run(options.private ? 1 : 0, key);
+    });
+  }
+
+  /**
+   * Makes an alias have exactly `members`, in that order, creating it if
+   * needed; `options.private` sets its flag (absent keeps it, or public
+   * for a new alias).
+   *
+   * @returns Whether the alias was created.
+   * @throws {TypeError} When an address is invalid, no member is given, or
+   * the alias address belongs to a user.
+   */
+  setAlias(address: string, members: string[], options: AddAliasOptions = {}): boolean {
+    const key = checked(address, "alias");
+    const keys = members.map((member) => checked(member, "member"));
+    if (keys.length === 0) throw new TypeError(`Alias ${key} needs at least one member`);
+    return this.#db.transaction(() => {
+      if (this.getUser(key) !== undefined) {
+        throw new TypeError(`${key} is a user, so it cannot also be an alias`);
+      }
+      const created = this.#sql.isAlias.get(key) === undefined;
+      this.#sql.deleteMembers.run(key);
+      this.#sql.insertAlias.run(key);
+      for (const member of keys) this.#sql.insertMember.run(key, member);
+      if (options.private !== undefined) this.#sql.setPrivate.run(options.private ? 1 : 0, key);
+      return created;
     });
   }
 

@@ -389,3 +389,38 @@ test("Directory.grant() lets a user collect domains; revoke() and removeUser() t
   await directory.addUser("alice@example.net");
   assert.deepEqual(directory.grantedDomains("alice@example.net"), []);
 });
+
+test("Directory.setName() sets and clears a user's name; false for no user", async () => {
+  const { directory } = open();
+  await directory.addUser("ann@example.org", { name: "Ann" });
+  assert.equal(directory.setName("Ann@Example.org", "Ann Smith"), true);
+  assert.equal(directory.getUser("ann@example.org")?.name, "Ann Smith");
+  assert.equal(directory.setName("ann@example.org", undefined), true);
+  assert.equal(directory.getUser("ann@example.org")?.name, undefined);
+  assert.equal(directory.setName("nobody@example.org", "X"), false);
+});
+
+test("Directory.setAlias() replaces the members, keeps order, and refuses a user's address", async () => {
+  const { directory } = open();
+  await directory.addUser("bob@example.org");
+  assert.equal(directory.setAlias("team@example.org", ["a@x.example", "b@x.example"]), true);
+  assert.equal(
+    directory.setAlias("team@example.org", ["c@x.example", "a@x.example"], { private: true }),
+    false,
+  );
+  assert.deepEqual(directory.getAlias("team@example.org"), ["c@x.example", "a@x.example"]);
+  assert.deepEqual(directory.getEntry("team@example.org"), {
+    kind: "alias",
+    address: "team@example.org",
+    private: true,
+  });
+  // Without the option the flag stays as it was.
+  directory.setAlias("team@example.org", ["d@x.example"]);
+  const entry = directory.getEntry("team@example.org");
+  assert.equal(entry?.kind === "alias" && entry.private, true);
+  assert.throws(() => directory.setAlias("bob@example.org", ["a@x.example"]), /is a user/);
+  assert.throws(() => directory.setAlias("team@example.org", []), /at least one member/);
+  assert.throws(() => directory.setAlias("team@example.org", ["not an address"]), TypeError);
+  // A failed replace leaves the alias as it was.
+  assert.deepEqual(directory.getAlias("team@example.org"), ["d@x.example"]);
+});

@@ -132,6 +132,15 @@ export async function mailboxExists(mailRoot: string, address: string): Promise<
   return dir !== undefined && await isDir(dir);
 }
 
+/** How many messages the mailbox of `address` holds (`new` + `cur`); 0 if none. */
+export async function countMessages(mailRoot: string, address: string): Promise<number> {
+  const dir = mailboxDir(mailRoot, address);
+  if (dir === undefined) return 0;
+  let n = 0;
+  for (const folder of FOLDERS) n += (await messageFiles(dir, folder)).length;
+  return n;
+}
+
 interface FileEntry {
   id: string;
   folder: "new" | "cur";

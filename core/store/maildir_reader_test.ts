@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { maildirPath, MaildirWriter } from "../delivery/maildir.ts";
 import {
+  countMessages,
   decodeSegment,
   isMailboxAddress,
   isMessageId,
@@ -82,6 +83,9 @@ test("listMessages() pages with limit and offset", async () => {
   assert.deepEqual(page.map((m) => m.subject), ["one  continued"]);
   assert.deepEqual(await listMessages(root, "alice@example.org", { offset: 5 }), []);
   assert.deepEqual(await listMessages(root, "nobody@example.org"), []);
+  assert.equal(await countMessages(root, "alice@example.org"), 3);
+  assert.equal(await countMessages(root, "nobody@example.org"), 0);
+  assert.equal(await countMessages(root, "../x@y"), 0);
 });
 
 test("readMessage() returns the bytes from new/ or cur/", async () => {
