@@ -1,6 +1,6 @@
 /**
  * `GET /metrics` on the real server after real SMTP traffic: accepted and
- * refused mail, STARTTLS with AUTH, local delivery to Maildir. Every line
+ * refused mail, STARTTLS with AUTH, implicit TLS, local delivery to Maildir. Every line
  * of the scrape must parse (Prometheus text format 0.0.4), and the counters
  * must be exact. A reload (SIGHUP) keeps the counts, and the new plugin
  * chain's hook timings keep flowing into the same histogram.
@@ -15,7 +15,7 @@ import { adminClient } from "./helpers/admin_api.ts";
 import { type Exposition, parseExposition } from "./helpers/exposition.ts";
 import { startServer } from "./helpers/server.ts";
 import { transcript } from "./helpers/smtp_client.ts";
-import { makeCerts, openSession, tlsConfig } from "./helpers/tls.ts";
+import { makeCerts, openSession, tlsConfig, waitForListeners } from "./helpers/tls.ts";
 
 test("/metrics counts real traffic exactly, in valid exposition format, across a reload", {
   timeout: 90_000,
@@ -23,11 +23,12 @@ test("/metrics counts real traffic exactly, in valid exposition format, across a
   const certs = makeCerts();
   const server = await startServer({
     args: ["--http", "127.0.0.1:0"],
-    config: tlsConfig(certs),
+    config: `${tlsConfig(certs)}tls_listen = ["127.0.0.1:0"]\n`,
     users: ["alice@localhost:pw-alice", "bob@localhost"],
   });
   try {
     const api = await adminClient(server);
+    const [, implicitPort] = await waitForListeners(server, 2);
     const scrape = async (): Promise<Exposition> => {
       const response = await api.fetch("/metrics", { auth: false });
       assert.equal(response.status, 200);
@@ -88,7 +89,11 @@ test("/metrics counts real traffic exactly, in valid exposition format, across a
     assert.match(await two.command("Subject: three\r\n\r\nthird\r\n."), /^250/);
     assert.match(await two.command("QUIT"), /^221/);
     two.close();
-    // Session 3, plain: relaying is refused.
+    // Session 3: implicit TLS (port 465 style), nothing sent.
+    const tls = await openSession(implicitPort as number, { implicitTls: true });
+    assert.match(await tls.command("QUIT"), /^221/);
+    tls.close();
+    // Session 4, plain: relaying is refused.
     const three = await transcript(
       server.port,
       `
@@ -105,14 +110,14 @@ test("/metrics counts real traffic exactly, in valid exposition format, across a
     );
     three.close();
     await server.settled();
-    await server.waitFor(/(?:disconnect [^\n]*\n[\s\S]*){3}/);
+    await server.waitFor(/(?:disconnect [^\n]*\n[\s\S]*){4}/);
 
     const m = await scrape();
-    assert.equal(m.value("postino_smtp_connections_total"), 3);
+    assert.equal(m.value("postino_smtp_connections_total"), 4);
     assert.equal(m.value("postino_smtp_connections"), 0);
     assert.equal(m.value("postino_smtp_sessions_total", { tls: "none" }), 2);
     assert.equal(m.value("postino_smtp_sessions_total", { tls: "starttls" }), 1);
-    assert.equal(m.value("postino_smtp_sessions_total", { tls: "implicit" }), 0);
+    assert.equal(m.value("postino_smtp_sessions_total", { tls: "implicit" }), 1);
     assert.equal(m.value("postino_smtp_auth_total", { result: "success" }), 1);
     assert.equal(m.value("postino_smtp_auth_total", { result: "failure" }), 0);
     assert.equal(m.value("postino_messages_accepted_total"), 3);
@@ -144,7 +149,7 @@ test("/metrics counts real traffic exactly, in valid exposition format, across a
     // The stats endpoint reads the same counters.
     const stats = await api.json<{ totals: Record<string, number> }>("GET", "/api/stats");
     assert.deepEqual(stats.body.totals, {
-      connections: 3,
+      connections: 4,
       accepted: 3,
       rejected: 2,
       delivered: 3,
@@ -180,7 +185,7 @@ test("/metrics counts real traffic exactly, in valid exposition format, across a
     await server.settled();
     const later = await scrape();
     assert.equal(later.value("postino_messages_accepted_total"), 4);
-    assert.equal(later.value("postino_smtp_connections_total"), 4);
+    assert.equal(later.value("postino_smtp_connections_total"), 5);
     assert.equal(
       later.value("postino_plugin_hook_duration_seconds_count", { plugin: "spool", hook: "queue" }),
       4,
