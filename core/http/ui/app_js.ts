@@ -91,18 +91,18 @@ function eventNode(event) {
   return li;
 }
 
-// Event logs: newest first, capped; events already shown (by seq) are skipped.
+// Event logs: newest first, capped. The stream starts after the newest event
+// the page was rendered with, so nothing falls in between or shows twice.
 function eventLogs() {
-  const lists = document.querySelectorAll("ol[data-events]");
+  const lists = [...document.querySelectorAll("ol[data-events]")];
   if (lists.length === 0) return;
   const status = $("#stream-status");
-  const source = new EventSource("/api/events");
+  const newest = (list) => Math.max(0, ...[...list.children].map((li) => Number(li.dataset.seq) || 0));
+  const last = new Map(lists.map((list) => [list, newest(list)]));
+  const since = Math.min(...last.values());
+  const source = new EventSource("/api/events?since=" + since);
   source.addEventListener("open", () => setStatus(status, true, "live"));
   source.addEventListener("error", () => setStatus(status, false, "reconnecting…"));
-  const last = new Map();
-  for (const list of lists) {
-    last.set(list, Math.max(0, ...[...list.children].map((li) => Number(li.dataset.seq) || 0)));
-  }
   source.addEventListener("mail", (message) => {
     let event;
     try {
@@ -121,12 +121,21 @@ function eventLogs() {
   });
 }
 
-// The dashboard: poll /api/stats, keep two minutes of samples, draw the charts.
+// The dashboard: poll /api/stats, keep two minutes of samples (also across
+// page loads, in sessionStorage), draw the charts.
 function dashboard() {
-  const SLOTS = 120;
+  const EVERY = 2000;
+  const SLOTS = 60;
   const W = 600;
   const H = 150;
-  const samples = [];
+  const KEEP = "postino.stats";
+  let samples = [];
+  try {
+    const kept = JSON.parse(sessionStorage.getItem(KEEP) || "[]");
+    if (Array.isArray(kept)) samples = kept.filter((s) => s && s.time > Date.now() - SLOTS * EVERY);
+  } catch {
+    // Nothing kept, or not readable: start afresh.
+  }
   const status = $("#stats-status");
   const put = (name, text) => {
     for (const el of document.querySelectorAll('[data-stat="' + name + '"]')) el.textContent = text;
@@ -141,8 +150,8 @@ function dashboard() {
       svg.querySelector(".line." + s.key)?.setAttribute("points", points);
       const area = svg.querySelector(".area." + s.key);
       if (area && points) {
-        const xs = points.split(" ");
-        area.setAttribute("points", xs[0].split(",")[0] + "," + H + " " + points + " " + W + "," + H);
+        const left = points.split(" ")[0].split(",")[0];
+        area.setAttribute("points", left + "," + H + " " + points + " " + W + "," + H);
       }
     }
     const top = document.getElementById(id + "-max");
@@ -157,6 +166,11 @@ function dashboard() {
       if (!sample) throw new Error("unexpected stats");
       samples.push(sample);
       if (samples.length > SLOTS + 1) samples.shift();
+      try {
+        sessionStorage.setItem(KEEP, JSON.stringify(samples));
+      } catch {
+        // Storage full or off: the chart still works for this page.
+      }
       const accepted = rates(samples, "accepted");
       const delivered = rates(samples, "delivered");
       put("accepted-rate", rate(accepted.at(-1)));
@@ -174,7 +188,7 @@ function dashboard() {
     }
   }
   tick();
-  setInterval(tick, 1000);
+  setInterval(tick, EVERY);
 }
 
 // The terminal: messages for one user (SEND, SOML, SAML) as they arrive.

@@ -8,6 +8,7 @@
  */
 import { Hono } from "hono";
 import { html } from "hono/html";
+import type { Totals } from "../../server_metrics.ts";
 import type { AdminDeps } from "../deps.ts";
 import { eventList } from "./events.ts";
 import { formatDuration, formatTime } from "./format.ts";
@@ -17,7 +18,13 @@ import { type Html, sendPage } from "./layout.ts";
 export const CHART = { width: 600, height: 150 } as const;
 
 /** The counters of `/api/stats` `totals` shown under "Since start". */
-const TOTALS = ["accepted", "delivered", "deferred", "bounced", "rejected"];
+const TOTALS: readonly (keyof Totals)[] = [
+  "accepted",
+  "delivered",
+  "deferred",
+  "bounced",
+  "rejected",
+];
 
 /** One figure at the top: `key` is its `data-stat` name, which `app.js` fills. */
 function stat(key: string, label: string, value: string | number, unit: string, sub?: Html) {
@@ -101,10 +108,11 @@ function serverFacts(deps: AdminDeps): Html {
   const relay = config.relayHost
     ? `${config.relayHost.hostname}:${config.relayHost.port}`
     : "by MX lookup";
+  const counts = deps.metrics.totals();
   const totals = TOTALS.map((key) =>
     html`
       <dt>${key[0]?.toUpperCase()}${key.slice(1)}</dt>
-      <dd data-stat="total-${key}">–</dd>
+      <dd data-stat="total-${key}">${counts[key]}</dd>
     `
   );
   return html`

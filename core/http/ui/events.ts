@@ -8,6 +8,7 @@
 import { Hono } from "hono";
 import { html } from "hono/html";
 import type { MailEvent } from "../../events.ts";
+import { publicEvent } from "../api_events.ts";
 import type { AdminDeps } from "../deps.ts";
 import { eventSummary, eventTone, formatTime } from "./format.ts";
 import { type Html, sendPage } from "./layout.ts";
@@ -15,8 +16,12 @@ import { type Html, sendPage } from "./layout.ts";
 /** How many events the log page keeps. */
 export const EVENTS_SHOWN = 200;
 
-/** One event as a list item (the same markup `app.js` builds for new ones). */
+/**
+ * One event as a list item (the same markup `app.js` builds for new ones),
+ * with the fields the event stream blanks blanked here too.
+ */
 export function eventItem(event: MailEvent): Html {
+  event = publicEvent(event);
   const iso = new Date(event.time).toISOString();
   const tone = eventTone(event.name, event.fields);
   return html`

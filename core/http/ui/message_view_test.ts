@@ -21,7 +21,7 @@ test("messageView() escapes header fields and the source", async () => {
   );
   // The encoded-word is decoded, then escaped.
   assert.match(page, /<td>Café &lt;img src=x onerror=alert\(1\)&gt;<\/td>/);
-  assert.match(page, /<td>one  two<\/td>/);
+  assert.match(page, /<td>one {2}two<\/td>/);
   assert.match(page, /<pre class="source" id="source">From: &quot;Eve &lt;script&gt;/);
   assert.match(page, /&lt;script&gt;alert\(2\)&lt;\/script&gt;/);
   assert.match(page, /href="\/api\/x\?a=1&amp;b=2"/);
