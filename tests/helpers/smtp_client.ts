@@ -48,14 +48,25 @@ export class RawClient {
     return this.#closed;
   }
 
-  /** Sends text or bytes exactly as given (no CRLF added). */
+  /**
+   * Sends text or bytes exactly as given (no CRLF added). Resolves once
+   * written, or at once when the connection is closed: a closed socket
+   * never drains, and the next {@linkcode reply} reports the close.
+   */
   write(data: string | Uint8Array): Promise<void> {
     return new Promise((resolve) => {
+      if (this.#closed || this.#socket.destroyed) return resolve();
       const ok = typeof data === "string"
         ? this.#socket.write(data, "latin1")
         : this.#socket.write(data);
-      if (ok) resolve();
-      else this.#socket.once("drain", () => resolve());
+      if (ok || this.#socket.destroyed) return resolve();
+      const done = () => {
+        this.#socket.off("drain", done);
+        this.#socket.off("close", done);
+        resolve();
+      };
+      this.#socket.once("drain", done);
+      this.#socket.once("close", done);
     });
   }
 
