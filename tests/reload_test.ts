@@ -15,7 +15,14 @@ import type { TLSSocket } from "node:tls";
 import { type RunningServer, startServer, tempDir } from "./helpers/server.ts";
 import { RawClient } from "./helpers/smtp_client.ts";
 import { makeCerts, SmtpConn, tlsConfig, waitForListeners } from "./helpers/tls.ts";
-import { expectReply, maildirFiles, queuedId, queueIds, sendSignal } from "./helpers/lifecycle.ts";
+import {
+  expectReply,
+  maildirFiles,
+  queuedId,
+  queueIds,
+  sendSignal,
+  stopWithin,
+} from "./helpers/lifecycle.ts";
 import { freePort, HAVE_SINK, sendMail, type Sink, startSink } from "./helpers/remote_sink.ts";
 
 const TIMEOUT = { timeout: 90_000 };
@@ -157,7 +164,7 @@ test(
       }
     } finally {
       for (const client of clients) client.close();
-      await server.stop();
+      await stopWithin(server);
     }
   },
 );
@@ -195,7 +202,7 @@ test(
       }
     } finally {
       for (const client of clients) client.close();
-      await server.stop();
+      await stopWithin(server);
     }
   },
 );
@@ -277,7 +284,7 @@ test(
       assert.equal(maildirFiles(server.dataDir, "alice@localhost").length, 1);
     } finally {
       for (const client of clients) client.close();
-      await server.stop();
+      await stopWithin(server);
     }
   },
 );
@@ -367,7 +374,7 @@ test(
       assert.equal(fingerprint, other.fingerprint256);
     } finally {
       for (const client of clients) client.close();
-      await server.stop();
+      await stopWithin(server);
     }
   },
 );
@@ -443,7 +450,7 @@ test(
       await server.waitFor(/message=closed gen=2/);
 
       // Shutdown closes the chain in use; a close() that throws is logged, not fatal.
-      assert.equal(await server.stop(), 0);
+      assert.equal(await stopWithin(server), 0);
       assert.match(
         server.output(),
         /plugin_close_failed plugin=lifecycle error="close failed on purpose"/,
@@ -458,7 +465,7 @@ test(
       assert.match(server.output(), / stopped/);
     } finally {
       for (const client of clients) client.close();
-      await server.stop();
+      await stopWithin(server);
     }
   },
 );
@@ -495,7 +502,7 @@ test(
       // The slow chain was replaced before any session used it.
       await server.waitFor(/message=closed gen=1/);
     } finally {
-      await server.stop();
+      await stopWithin(server);
     }
   },
 );
@@ -528,7 +535,7 @@ test(
       assert.match(dump ?? "", /Message-ID: <moved@postino\.test>/);
       assert.deepEqual(await queueIds(server.dataDir), []);
     } finally {
-      await server.stop();
+      await stopWithin(server);
       await sink.stop();
     }
   },

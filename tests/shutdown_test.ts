@@ -14,7 +14,6 @@ import { readFileSync, rmSync } from "node:fs";
 import { type RunningServer, startServer } from "./helpers/server.ts";
 import { RawClient } from "./helpers/smtp_client.ts";
 import {
-  exitCode,
   exitWithin,
   expectReply,
   maildirFiles,
@@ -22,6 +21,7 @@ import {
   queueIds,
   queueList,
   sendSignal,
+  stopWithin,
 } from "./helpers/lifecycle.ts";
 import {
   freePort,
@@ -87,7 +87,7 @@ async function deliveredAfterRestart(
         await again.waitFor(new RegExp(` delivered id=${id} to=${address}\\b`));
       }
     } finally {
-      assert.equal(await again.stop(), 0);
+      assert.equal(await stopWithin(again), 0);
     }
   }
   return maildirFiles(dataDir, address);
@@ -111,13 +111,12 @@ test(
       const enveloped = await openTransaction(server.port, "alice@localhost");
       clients.push(enveloped);
 
-      const exited = exitCode(server);
       sendSignal(server, "SIGTERM");
       for (const client of clients) {
         await expectReply(client, "421 4.3.2");
         await client.waitClosed();
       }
-      assert.equal(await exited, 0);
+      assert.equal(await exitWithin(server, EXIT_BOUND_MS), 0);
       assert.match(server.output(), /stopping signal=SIGTERM sessions=3/);
       // The envelope that never reached DATA is gone: nothing queued, nothing delivered.
       assert.doesNotMatch(server.output(), / queued /);
@@ -125,7 +124,7 @@ test(
       assert.deepEqual(maildirFiles(server.dataDir, "alice@localhost"), []);
     } finally {
       for (const client of clients) client.close();
-      await server.stop();
+      await stopWithin(server);
     }
   },
 );
@@ -134,7 +133,8 @@ test(
   "SIGTERM during BDAT lets both a client between chunks and one mid-chunk finish with 250",
   TIMEOUT,
   async () => {
-    const server = await start({ users: ["alice@localhost"] });
+    // The trace shows when the server has read a command (verbose).
+    const server = await start({ config: "verbose = true\n", users: ["alice@localhost"] });
     const between = await openTransaction(server.port, "alice@localhost");
     const midChunk = await openTransaction(server.port, "alice@localhost");
     try {
@@ -144,8 +144,9 @@ test(
       const whole = "Subject: mid chunk\r\n\r\nthe chunk in flight\r\n";
       const half = whole.length >> 1;
       await midChunk.write(`BDAT ${whole.length} LAST\r\n${whole.slice(0, half)}`);
+      // Else the SIGTERM could come first and find the session idle (then 421 is right).
+      await server.waitFor(new RegExp(`< BDAT ${whole.length} LAST`));
 
-      const exited = exitCode(server);
       sendSignal(server, "SIGTERM");
       await server.waitFor(/stopping signal=SIGTERM sessions=2/);
       assert.equal(server.child.exitCode, null, "the server must wait for the transfers");
@@ -160,7 +161,7 @@ test(
         await expectReply(client, "421 4.3.2");
         await client.waitClosed();
       }
-      assert.equal(await exited, 0);
+      assert.equal(await exitWithin(server, EXIT_BOUND_MS), 0);
 
       const files = await deliveredAfterRestart(server.dataDir, "alice@localhost", [
         firstId,
@@ -175,7 +176,7 @@ test(
     } finally {
       between.close();
       midChunk.close();
-      await server.stop();
+      await stopWithin(server);
     }
   },
 );
@@ -184,7 +185,10 @@ test(
   "SIGTERM with clients that never finish DATA or BDAT: exit after shutdown_grace, 421 4.3.2, nothing delivered",
   TIMEOUT,
   async () => {
-    const server = await start({ config: "shutdown_grace = 1\n", users: ["alice@localhost"] });
+    const server = await start({
+      config: "shutdown_grace = 1\nverbose = true\n",
+      users: ["alice@localhost"],
+    });
     const data = await openTransaction(server.port, "alice@localhost");
     const chunked = await openTransaction(server.port, "alice@localhost");
     try {
@@ -192,6 +196,8 @@ test(
       await expectReply(data, "354");
       await data.write("Subject: never finished\r\n\r\nhalf a message\r\n");
       await chunked.write("BDAT 1000 LAST\r\nSubject: never finished either\r\n");
+      // Else the SIGTERM could come first and find the session idle (then 421 is right).
+      await server.waitFor(/< BDAT 1000 LAST/);
 
       sendSignal(server, "SIGTERM");
       // Bounded: the grace is one second; a server that waits for the clients fails here.
@@ -209,7 +215,7 @@ test(
     } finally {
       data.close();
       chunked.close();
-      await server.stop();
+      await stopWithin(server);
     }
   },
 );
@@ -254,7 +260,7 @@ test(
       // Every message has had (at least) one attempt against the dead port.
       await server.settled(20_000);
       for (const id of ids) assert.match(server.output(), new RegExp(` deferred id=${id} `));
-      assert.equal(await server.stop(), 0);
+      assert.equal(await stopWithin(server), 0);
 
       const queued = await queueList(server.dataDir);
       assert.deepEqual(queued.map((m) => m.id).sort(), [...ids].sort());
@@ -264,12 +270,12 @@ test(
       again = await startServer({ config, dataDir: server.dataDir });
       for (const id of ids) await again.waitFor(new RegExp(` delivered id=${id} `), 20_000);
       await sink.waitDumps(tags.length);
-      assert.equal(await again.stop(), 0);
+      assert.equal(await stopWithin(again), 0);
       assert.deepEqual(await queueIds(server.dataDir), []);
       assert.deepEqual(tagsAt(sink), tags);
     } finally {
-      await server.stop();
-      await again?.stop();
+      await stopWithin(server);
+      if (again) await stopWithin(again);
       await sink?.stop();
     }
   },
@@ -293,14 +299,13 @@ test(
       await proxy.held;
       await sink.waitDumps(1);
 
-      const exited = exitCode(server);
       sendSignal(server, "SIGTERM");
       await server.waitFor(/delivery_draining running=1 grace_ms=30000/);
       // Long enough for a server that does not wait to be gone (then this fails).
       await sleep(500);
       assert.equal(server.child.exitCode, null, "the server must wait for the delivery");
       proxy.release();
-      assert.equal(await exited, 0);
+      assert.equal(await exitWithin(server, EXIT_BOUND_MS), 0);
       assert.match(server.output(), new RegExp(` delivered id=${id} `));
       assert.doesNotMatch(server.output(), /delivery_abandoned/);
       // Recorded as delivered, so no restart sends it again.
@@ -308,7 +313,7 @@ test(
       assert.deepEqual(tagsAt(sink), ["slow"]);
     } finally {
       proxy.release();
-      await server.stop();
+      await stopWithin(server);
       await proxy.close();
       await sink.stop();
     }
@@ -349,12 +354,12 @@ test(
       again = await startServer({ config, dataDir: server.dataDir });
       await again.waitFor(new RegExp(` delivered id=${id} `), 20_000);
       await sink.waitDumps(1);
-      assert.equal(await again.stop(), 0);
+      assert.equal(await stopWithin(again), 0);
       assert.deepEqual(await queueIds(server.dataDir), []);
       assert.deepEqual(tagsAt(sink), ["stuck"]);
     } finally {
-      await server.stop();
-      await again?.stop();
+      await stopWithin(server);
+      if (again) await stopWithin(again);
       await silent.close();
       await sink?.stop();
     }

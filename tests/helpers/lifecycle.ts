@@ -98,3 +98,23 @@ export function queuedId(reply: string): string {
   assert.ok(id, `no queue id in ${JSON.stringify(reply)}`);
   return id;
 }
+
+/**
+ * Stops `server` with SIGTERM and waits at most `timeoutMs` for its exit;
+ * a server that hangs is killed (SIGKILL) and the test fails with its
+ * output, instead of hanging until the runner's timeout.
+ */
+export async function stopWithin(server: RunningServer, timeoutMs = 30_000): Promise<number> {
+  if (server.child.exitCode !== null || server.child.signalCode !== null) {
+    return server.child.exitCode ?? -1;
+  }
+  const exited = exitCode(server);
+  sendSignal(server, "SIGTERM");
+  try {
+    return await exitWithin(server, timeoutMs);
+  } catch (error) {
+    process.kill(server.child.pid as number, "SIGKILL");
+    await exited;
+    throw error;
+  }
+}
