@@ -45,16 +45,15 @@ export function safeNext(next: unknown): string {
 
 /**
  * The client's address, when the runtime seam hands one to the app as
- * `{ remoteAddress }` (hono's `c.env`); failed logins are counted per
- * address, or all together without one.
+ * `{ remoteAddress }` (hono's `c.env`); `undefined` otherwise.
  */
-export function clientAddress(c: Context): string {
+export function clientAddress(c: Context): string | undefined {
   const env: unknown = c.env;
   if (typeof env === "object" && env !== null && "remoteAddress" in env) {
     const address = (env as { remoteAddress: unknown }).remoteAddress;
     if (typeof address === "string" && address !== "") return address;
   }
-  return "unknown";
+  return undefined;
 }
 
 function loginForm(next: string, error?: string): Html {
@@ -97,8 +96,11 @@ export function loginRoutes(deps: AdminDeps, limiter = new LoginLimiter()): Hono
   app.post("/login", async (c) => {
     const form = await c.req.parseBody();
     const next = safeNext(form["next"]);
-    const key = clientAddress(c);
-    const wait = limiter.retryAfter(key);
+    const address = clientAddress(c);
+    const key = address ?? "unknown";
+    // Without the client's address all clients share one count: then failures
+    // only slow the answers, so nobody can lock the admin out of the form.
+    const wait = address === undefined ? 0 : limiter.retryAfter(key);
     if (wait > 0) {
       const minutes = Math.ceil(wait / 60_000);
       c.header("Retry-After", String(Math.ceil(wait / 1000)));

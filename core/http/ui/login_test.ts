@@ -2,8 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Hono } from "hono";
 import type { AdminDeps } from "../deps.ts";
-import { safeNext } from "./login.ts";
-import { loginRoutes } from "./login.ts";
+import { loginRoutes, safeNext } from "./login.ts";
 import { LoginLimiter } from "./login_limiter.ts";
 import { ORIGIN, TEST_TOKEN, testApp } from "./test_deps.ts";
 
@@ -113,19 +112,29 @@ test("POST /login with a wrong token shows the form again with 401 and sets no c
   }
 });
 
-test("POST /login refuses a client with too many failures with 429, even with the token", async () => {
+/** The login routes alone, with a quick limiter; `remoteAddress` as the runtime seam would pass it. */
+function loginApp(remoteAddress?: string) {
   const deps = { token: TEST_TOKEN } as AdminDeps;
-  const app = new Hono().route(
-    "/",
-    loginRoutes(deps, new LoginLimiter({ maxFailures: 2, delayMs: 0 })),
-  );
-  const post = (token: string) => app.fetch(new Request(`${ORIGIN}/login`, form({ token })));
+  const limiter = new LoginLimiter({ maxFailures: 2, delayMs: 0 });
+  const app = new Hono().route("/", loginRoutes(deps, limiter));
+  const env = remoteAddress === undefined ? undefined : { remoteAddress };
+  return (token: string) => app.fetch(new Request(`${ORIGIN}/login`, form({ token })), env);
+}
+
+test("POST /login refuses a client with too many failures with 429, even with the token", async () => {
+  const post = loginApp("192.0.2.7");
   assert.equal((await post("a")).status, 401);
   assert.equal((await post("b")).status, 401);
   const refused = await post(TEST_TOKEN);
   assert.equal(refused.status, 429);
   assert.ok(Number(refused.headers.get("retry-after")) > 0);
   assert.match(await refused.text(), /Too many failed logins/);
+});
+
+test("POST /login without the client's address slows failures but locks nobody out", async () => {
+  const post = loginApp();
+  for (const token of ["a", "b", "c"]) assert.equal((await post(token)).status, 401);
+  assert.equal((await post(TEST_TOKEN)).status, 303);
 });
 
 test("POST /logout clears the cookie, but not for another site", async () => {
