@@ -290,6 +290,8 @@ export async function runServe(
 
   // Set by the stop below; the admin API's health turns 503 from then on.
   let stopping = false;
+  // Assigned once the listeners are up; `let` because the stop handler above may run first.
+  // deno-lint-ignore prefer-const
   let admin: AdminHttp | undefined;
   const stopped = new Promise<number>((resolve) => {
     const stop = async (signal: string) => {
