@@ -101,6 +101,7 @@ thead th { font-size: 0.78rem; text-transform: uppercase; letter-spacing: 0.05em
 tbody tr:hover { background: rgba(127,127,127,0.05); }
 td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 .addr { overflow-wrap: anywhere; }
+table.queue td.addr { min-width: 11rem; }
 .nowrap { white-space: nowrap; }
 td.subject { min-width: 10rem; overflow-wrap: anywhere; }
 table.headers th { width: 12rem; font-family: var(--mono); font-size: 0.85rem; font-weight: 500; color: var(--muted); }
@@ -164,8 +165,8 @@ pre.source {
 
 ol.events { list-style: none; margin: 0; padding: 0; font-family: var(--mono); font-size: 0.82rem; }
 ol.events li { display: grid; grid-template-columns: 5.2rem 9rem 1fr; gap: 0.6rem; padding: 0.3rem 0.4rem; border-bottom: 1px solid var(--line); }
-ol.events li.fresh { animation: fresh 1.2s ease-out; }
-@keyframes fresh { from { background: rgba(217,72,15,0.15); } to { background: transparent; } }
+ol.events li.fresh { animation: fresh 0.6s ease-out; }
+@keyframes fresh { from { background: rgba(217,72,15,0.10); } to { background: transparent; } }
 ol.events time { color: var(--muted); }
 ol.events .name { font-weight: 600; }
 ol.events .good .name, ol.events li.good .name { color: var(--good); }

@@ -214,7 +214,7 @@ function attemptTable(attempts: readonly AttemptRecord[]): Html {
       <tbody>${attempts.map((a) =>
         html`
           <tr>
-            <td class="num">${formatTime(a.at)}</td>
+            <td class="nowrap">${formatTime(a.at)}</td>
             <td class="addr">${a.address}</td>
             <td><span class="badge ${a.status}">${a.status}</span></td>
             <td class="error-text">${a.detail ?? ""}</td>
