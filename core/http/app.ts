@@ -21,7 +21,11 @@ export interface Lifecycle {
 
 /** The app and its shutdown. */
 export interface AdminApp {
-  fetch(request: Request): Response | Promise<Response>;
+  /** `info.remoteAddress` reaches the routes as hono's `c.env` (the login limiter uses it). */
+  fetch(
+    request: Request,
+    info?: { remoteAddress: string | undefined },
+  ): Response | Promise<Response>;
   /** Ends open event streams, so the HTTP listener can stop. */
   close(): void;
 }
@@ -84,7 +88,7 @@ export function createAdminApp(deps: AdminDeps): AdminApp {
     return c.json({ error: "internal error" }, 500);
   });
   return {
-    fetch: (request) => app.fetch(request),
+    fetch: (request, info) => app.fetch(request, info),
     close() {
       for (const fn of [...closers]) {
         try {

@@ -6,8 +6,14 @@
  */
 import { runtimeName } from "./runtime.ts";
 
-/** A request handler in the web-standard shape. */
-export type FetchHandler = (request: Request) => Response | Promise<Response>;
+/** What the server knows about a request besides the request itself. */
+export interface RequestInfo {
+  /** The client's IP address. */
+  readonly remoteAddress: string | undefined;
+}
+
+/** A request handler in the web-standard shape, plus the client's address. */
+export type FetchHandler = (request: Request, info: RequestInfo) => Response | Promise<Response>;
 
 /** A running HTTP listener. */
 export interface HttpServer {
@@ -30,13 +36,14 @@ export interface HttpListenOptions {
 // The slice of Bun's API we use, typed here so Deno's type check passes.
 interface BunServer {
   readonly port: number;
+  requestIP(request: Request): { address: string } | null;
   stop(closeActiveConnections?: boolean): Promise<void>;
 }
 interface BunServe {
   serve(options: {
     hostname: string;
     port: number;
-    fetch: FetchHandler;
+    fetch(request: Request, server: BunServer): Response | Promise<Response>;
     idleTimeout: number;
     error(error: Error): Response;
   }): BunServer;
@@ -70,7 +77,10 @@ function serveDeno(options: HttpListenOptions, handler: FetchHandler): Promise<H
           });
         },
         onError: internalError,
-      }, handler);
+      }, (request, info) =>
+        handler(request, {
+          remoteAddress: info.remoteAddr.transport === "tcp" ? info.remoteAddr.hostname : undefined,
+        }));
     } catch (error) {
       reject(error);
     }
@@ -82,7 +92,8 @@ function serveBun(options: HttpListenOptions, handler: FetchHandler): Promise<Ht
   const server = bun.serve({
     hostname: options.hostname,
     port: options.port,
-    fetch: handler,
+    fetch: (request, server) =>
+      handler(request, { remoteAddress: server.requestIP(request)?.address }),
     // Event streams stay open for as long as a browser watches; 0 = no idle cut-off.
     idleTimeout: 0,
     error: internalError,
