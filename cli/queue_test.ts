@@ -104,6 +104,7 @@ test("runQueueCommand() list --json gives every field in machine form", async ()
     receivedAt: new Date(NOW - 90_000).toISOString(),
     ageSeconds: 90,
     held: false,
+    state: "queued",
     recipients: [{
       address: "a@far.example",
       state: "queued",

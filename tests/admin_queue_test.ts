@@ -89,6 +89,11 @@ test("queue API: list, filter, read, hold, delete, and flush delivers at once", 
     assert.deepEqual((await filtered("domain=other.test")).messages.map((m) => m.id), [m3]);
     assert.equal((await filtered("state=deferred")).total, 4);
     assert.equal((await filtered("state=queued")).total, 0);
+    // `leased` is the spool's word for `delivering`: both are accepted.
+    assert.equal(
+      (await filtered("state=leased")).total,
+      (await filtered("state=delivering")).total,
+    );
     const page = await filtered("limit=2&offset=1");
     assert.equal(page.total, 4);
     assert.equal(page.messages.length, 2);

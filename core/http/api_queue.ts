@@ -18,6 +18,7 @@
 import { type Context, Hono } from "hono";
 import { queueListingJson } from "../queue/queue_json.ts";
 import type { QueueListing } from "../queue/spool.ts";
+import { filterQueue, MESSAGE_STATES, type QueueFilter } from "../queue/queue_filter.ts";
 import { isValidDomain } from "../smtp/address.ts";
 import { headerFields } from "../store/header_fields.ts";
 import type { AdminDeps } from "./deps.ts";
@@ -30,55 +31,12 @@ import {
   stringField,
 } from "./request.ts";
 
-/** The `?state=` values of `GET /api/queue`. */
-export const QUEUE_STATES = ["queued", "held", "deferred", "leased"] as const;
-
-/** What `GET /api/queue` filters on. */
-export interface QueueFilter {
-  /** A substring of the envelope sender, case-insensitive. */
-  sender?: string;
-  /** A substring of any recipient, case-insensitive. */
-  recipient?: string;
-  /** Some recipient is at this domain. */
-  domain?: string;
-  /**
-   * `held`: on hold. Of the rest, `queued`: some recipient waits for its
-   * first try; `deferred`: some recipient waits for a retry; `leased`: some
-   * recipient is being delivered now.
-   */
-  state?: typeof QUEUE_STATES[number];
-}
-
-/** Whether `message` passes `filter`. */
-export function matchesQueueFilter(message: QueueListing, filter: QueueFilter): boolean {
-  const has = (text: string, part: string) => text.toLowerCase().includes(part.toLowerCase());
-  if (filter.sender !== undefined && !has(message.sender, filter.sender)) return false;
-  const rcpts = message.recipients;
-  if (filter.recipient !== undefined && !rcpts.some((r) => has(r.address, filter.recipient!))) {
-    return false;
-  }
-  if (filter.domain !== undefined) {
-    const domain = filter.domain.toLowerCase();
-    if (
-      !rcpts.some((r) => r.address.slice(r.address.lastIndexOf("@") + 1).toLowerCase() === domain)
-    ) {
-      return false;
-    }
-  }
-  switch (filter.state) {
-    case undefined:
-      return true;
-    case "held":
-      return message.held;
-    case "leased":
-      return rcpts.some((r) => r.state === "leased");
-    case "queued":
-      return !message.held && rcpts.some((r) => r.state === "queued" && r.attempts === 0);
-    case "deferred":
-      return !message.held && rcpts.some((r) => r.state === "queued" && r.attempts > 0);
-  }
-  return false;
-}
+/**
+ * The `?state=` values of `GET /api/queue`: a message's one state, as the web
+ * UI's filter has it (held beats delivering beats deferred beats queued), and
+ * `leased`, the spool's word for `delivering`.
+ */
+export const QUEUE_STATES: readonly string[] = [...MESSAGE_STATES, "leased"];
 
 function filterFrom(c: Context): QueueFilter {
   const filter: QueueFilter = {};
@@ -90,10 +48,10 @@ function filterFrom(c: Context): QueueFilter {
   if (recipient) filter.recipient = recipient;
   if (domain) filter.domain = domain.trim();
   if (state) {
-    if (!(QUEUE_STATES as readonly string[]).includes(state)) {
+    if (!QUEUE_STATES.includes(state)) {
       fail(400, `"state" must be one of ${QUEUE_STATES.join(", ")}`);
     }
-    filter.state = state as NonNullable<QueueFilter["state"]>;
+    filter.state = state === "leased" ? "delivering" : state;
   }
   return filter;
 }
@@ -119,7 +77,7 @@ export function queueRoutes(deps: AdminDeps): Hono {
     const filter = filterFrom(c);
     const { limit, offset } = pageQuery(c);
     const now = deps.now();
-    const all = deps.spool.list().filter((m) => matchesQueueFilter(m, filter));
+    const all = filterQueue(deps.spool.list(), filter);
     return c.json({
       total: all.length,
       messages: all.slice(offset, offset + limit).map((m) => queueListingJson(m, now)),

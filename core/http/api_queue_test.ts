@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { QueueListing, RecipientStatus } from "../queue/spool.ts";
-import { matchesQueueFilter, type QueueFilter } from "./api_queue.ts";
+import { filterQueue, type QueueFilter } from "../queue/queue_filter.ts";
 
 function rcpt(address: string, state: RecipientStatus["state"], attempts: number): RecipientStatus {
   return { address, state, attempts, nextAttempt: 0, lastError: undefined };
@@ -38,14 +38,14 @@ const cases: [QueueFilter, string[]][] = [
   [{ domain: "test" }, []],
   [{ state: "queued" }, ["A"]],
   [{ state: "deferred" }, ["B"]],
-  [{ state: "leased" }, ["C"]],
+  [{ state: "delivering" }, ["C"]],
   [{ state: "held" }, ["D"]],
   [{ state: "deferred", domain: "other.test" }, ["B"]],
 ];
 
 for (const [filter, ids] of cases) {
-  test(`matchesQueueFilter() with ${JSON.stringify(filter)}`, () => {
-    const got = [fresh, deferred, leased, held].filter((m) => matchesQueueFilter(m, filter));
+  test(`filterQueue() with ${JSON.stringify(filter)}, as GET /api/queue uses it`, () => {
+    const got = filterQueue([fresh, deferred, leased, held], filter);
     assert.deepEqual(got.map((m) => m.id), ids);
   });
 }

@@ -18,21 +18,29 @@ import { Hono } from "hono";
 import type { AdminDeps } from "./deps.ts";
 import { methodNotAllowed } from "./request.ts";
 
+/** The queue's depth as health and stats report it, ages measured at `now`. */
+export function queueSummary(
+  deps: AdminDeps,
+  now: number,
+): { messages: number; held: number; oldestAgeSeconds: number | null } {
+  const depth = deps.spool.depth();
+  return {
+    messages: depth.messages,
+    held: depth.held,
+    oldestAgeSeconds: depth.oldestReceivedAt === undefined
+      ? null
+      : Math.max(0, Math.round((now - depth.oldestReceivedAt) / 1000)),
+  };
+}
+
 /** The body of `GET /api/stats`. */
 export function stats(deps: AdminDeps): Record<string, unknown> {
   const now = deps.now();
-  const depth = deps.spool.depth();
   return {
     time: now,
     uptimeSeconds: Math.max(0, Math.round((now - deps.startedAt) / 1000)),
     connections: deps.connections(),
-    queue: {
-      messages: depth.messages,
-      held: depth.held,
-      oldestAgeSeconds: depth.oldestReceivedAt === undefined
-        ? null
-        : Math.max(0, Math.round((now - depth.oldestReceivedAt) / 1000)),
-    },
+    queue: queueSummary(deps, now),
     totals: deps.metrics.totals(),
   };
 }

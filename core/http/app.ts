@@ -9,6 +9,7 @@ import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { requireToken } from "./access.ts";
 import { apiRoutes } from "./api.ts";
+import { queueSummary } from "./api_stats.ts";
 import type { AdminDeps } from "./deps.ts";
 import { metricsHandler } from "./metrics_route.ts";
 import { uiRoutes } from "./ui/routes.ts";
@@ -32,7 +33,6 @@ export interface AdminApp {
 
 /** The body of `GET /api/health`. */
 export function health(deps: AdminDeps): Record<string, unknown> {
-  const depth = deps.spool.depth();
   const now = deps.now();
   const listeners = deps.listeners();
   const ready = !deps.stopping() && listeners.length > 0;
@@ -43,13 +43,7 @@ export function health(deps: AdminDeps): Record<string, unknown> {
     uptimeSeconds: Math.round((now - deps.startedAt) / 1000),
     listeners,
     connections: deps.connections(),
-    queue: {
-      messages: depth.messages,
-      held: depth.held,
-      oldestAgeSeconds: depth.oldestReceivedAt === undefined
-        ? null
-        : Math.max(0, Math.round((now - depth.oldestReceivedAt) / 1000)),
-    },
+    queue: queueSummary(deps, now),
   };
 }
 

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { type MessageState, messageState } from "./queue_filter.ts";
 import type { QueueListing } from "./spool.ts";
 
 /** One recipient in {@linkcode QueueListingJson}. */
@@ -32,6 +33,8 @@ export interface QueueListingJson {
   receivedAt: string;
   ageSeconds: number;
   held: boolean;
+  /** The message's one state, as the queue filters see it (held, delivering, deferred, …). */
+  state: MessageState;
   recipients: RecipientJson[];
 }
 
@@ -44,6 +47,7 @@ export function queueListingJson(message: QueueListing, now: number): QueueListi
     receivedAt: new Date(message.receivedAt).toISOString(),
     ageSeconds: Math.max(0, Math.round((now - message.receivedAt) / 1000)),
     held: message.held,
+    state: messageState(message),
     recipients: message.recipients.map((r) => ({
       address: r.address,
       state: r.state,

@@ -33,6 +33,7 @@ test("queueListingJson() gives ISO times, the age in seconds and null for no err
     receivedAt: "2024-01-01T00:00:00.000Z",
     ageSeconds: 90,
     held: true,
+    state: "held",
     recipients: [
       {
         address: "b@x.example",

@@ -14,7 +14,7 @@ import { formatBytes, formatDuration, formatTime } from "./format.ts";
 import { type Html, notice, sendPage } from "./layout.ts";
 import { safeNext } from "./login.ts";
 import { messageView } from "./message_view.ts";
-import { filterQueue, messageState, type QueueFilter } from "./queue_filter.ts";
+import { filterQueue, messageState, type QueueFilter } from "../../queue/queue_filter.ts";
 import {
   attemptTable,
   filterForm,

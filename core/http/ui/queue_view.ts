@@ -11,7 +11,12 @@ import type { QueueListing, RecipientStatus } from "../../queue/spool.ts";
 import { firstFields } from "../../store/header_fields.ts";
 import { formatBytes, formatDuration, formatTime } from "./format.ts";
 import type { Html } from "./layout.ts";
-import { MESSAGE_STATES, messageState, type QueueFilter, recipientState } from "./queue_filter.ts";
+import {
+  MESSAGE_STATES,
+  messageState,
+  type QueueFilter,
+  recipientState,
+} from "../../queue/queue_filter.ts";
 
 /** Only the start of a message is read for its subject. */
 const HEAD_BYTES = 16 * 1024;

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { QueueListing, RecipientStatus } from "../../queue/spool.ts";
+import type { QueueListing, RecipientStatus } from "./spool.ts";
 
 /** A recipient's state as shown: `deferred` is queued after a failed attempt. */
 export type RecipientState = "queued" | "deferred" | "delivering" | "delivered" | "failed";

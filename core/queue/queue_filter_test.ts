@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { QueueListing, RecipientStatus } from "../../queue/spool.ts";
+import type { QueueListing, RecipientStatus } from "./spool.ts";
 import { filterQueue, messageState, recipientState } from "./queue_filter.ts";
 
 function rcpt(address: string, state: RecipientStatus["state"], attempts = 0): RecipientStatus {
