@@ -12,6 +12,9 @@ import type { Config } from "../core/config.ts";
 const RESTART_ONLY: readonly (readonly [keyof Config, string])[] = [
   ["listeners", "listeners"],
   ["dataDir", "data_dir"],
+  // New sessions greet with a new name at once; delivery keeps the old one in
+  // its HELO, bounces and Maildir file names until a restart.
+  ["hostname", "hostname (for delivery)"],
   ["http", "http"],
   ["httpOpenLoopback", "http_open_loopback"],
   ["verbose", "verbose"],

@@ -24,6 +24,12 @@ test("needsRestart() names the start-only settings that changed, by their config
   ]);
 });
 
+test("needsRestart() names a new hostname: delivery keeps the old one until a restart", () => {
+  const running = validateConfig(base, "t");
+  const next = validateConfig({ ...base, hostname: "mx2.test" }, "t");
+  assert.deepEqual(needsRestart(running, next), ["hostname (for delivery)"]);
+});
+
 test("needsRestart() is empty when only reloadable settings changed", () => {
   const running = validateConfig(base, "t");
   const next = validateConfig({ ...base, max_errors: 3, plugins: ["helo_check"] }, "t");
