@@ -32,7 +32,7 @@ test("admin token creates the token once and prints it on its last line", async 
 });
 
 test("the server's token is the one admin token prints, and the API takes it", async () => {
-  const server = await startServer({ args: ["--http", "127.0.0.1:0"] });
+  const server = await startServer({ args: ["--http", "127.0.0.1:0"], users: ["alice@localhost"] });
   dirs.push(server.dataDir);
   try {
     await server.waitFor(/admin_http address=127\.0\.0\.1 port=\d+ token=created/);
@@ -52,6 +52,12 @@ test("the server's token is the one admin token prints, and the API takes it", a
     });
     assert.equal(allowed.status, 404);
     assert.deepEqual(await allowed.json(), { error: "not found", path: "/api/nothing-here" });
+    // No `terminal` plugin here: a browser terminal would wait for SEND that is refused.
+    const terminal = await fetch(`http://127.0.0.1:${port}/api/terminal/alice@localhost`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(terminal.status, 409);
+    assert.match((await terminal.json() as { error: string }).error, /terminal plugin is off/);
   } finally {
     await server.stop();
   }

@@ -10,7 +10,8 @@
  * data: {"from":"bob@example.org","text":"lunch?","time":1700000000000}
  * ```
  *
- * Only local users have terminals: any other address is 404.
+ * Only local users have terminals: any other address is 404. Without the
+ * `terminal` plugin the route answers 409.
  *
  * @module
  */
@@ -30,6 +31,10 @@ export function terminalRoutes(
   app.get("/:address", (c) => {
     const address = mailboxAddress(c.req.param("address"));
     if (deps.directory.getUser(address) === undefined) fail(404, `no such user: ${address}`);
+    // Without the plugin SEND is refused (502), so a terminal would wait for nothing.
+    if (!deps.config().plugins.some((p) => p.name === "terminal")) {
+      fail(409, 'the terminal plugin is off (plugins = ["terminal"])');
+    }
     return sseResponse({ ...stream, lifecycle, signal: c.req.raw.signal }, (out) => {
       let id = 0;
       return deps.terminals.open(address, (message) => {
