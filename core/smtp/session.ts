@@ -5,39 +5,32 @@
  *
  * @module
  */
-import { type Decision, reject, tempfail } from "../hooks/decision.ts";
+import { type Decision, reject } from "../hooks/decision.ts";
 import type { Connection, Transaction, TransactionMode } from "../hooks/plugin.ts";
 import type { HookArgs, HookRunner, HookScope } from "../hooks/runner.ts";
 import type { HookName } from "../hooks/plugin.ts";
 import { type Logger, redactAuth } from "../log.ts";
 import { withDeadline } from "../deadline.ts";
 import type { Conn } from "../runtime/conn.ts";
-import { readDotData } from "./data_reader.ts";
 import { offeredMechanisms, runAuth } from "./auth_command.ts";
 import { checkMail, checkRcpt, type EnvelopeRules } from "./envelope.ts";
 import { ehloKeywords, helpReply, pluginVerbs } from "./help.ts";
 import { improperPipelining, pipelinedEarly, talkedEarly } from "./early_talk.ts";
 import { ClientGone, IdleTimeout, Input } from "./input.ts";
-import { concatBytes, Message } from "./message.ts";
-import { protocolName, receivedValue } from "./received.ts";
+import { Chunks, runBdat, runData } from "./message_intake.ts";
 import { Output } from "./output.ts";
 import { OWNED_VERBS, type OwnedVerb } from "./owned_verbs.ts";
 import { type Reply, reply, SmtpError } from "./reply.ts";
-
-/** The session states; every change goes through `#to()`. */
-export type State = "ready" | "greeted" | "mail" | "rcpt" | "bdat" | "closed";
-
 import type { SessionOptions, SessionSettings } from "./session_settings.ts";
+import type { State } from "./session_state.ts";
+import { offersStartTls, runStartTls } from "./starttls.ts";
 
 export type { AuthBackend } from "./auth_command.ts";
 export type { SessionOptions, SessionSettings } from "./session_settings.ts";
+export type { State } from "./session_state.ts";
 
 /** RFC 5321 §4.5.3.1.4: 512 octets for a command line, CRLF included. */
 const MAX_COMMAND_LINE = 512;
-/** RFC 5321 §4.5.3.1.6: 1000 octets for a text line, CRLF included. */
-const MAX_TEXT_LINE = 1000;
-/** How long a STARTTLS handshake may take (capped by the idle timeout). */
-const TLS_HANDSHAKE_MS = 10_000;
 /** RFC 4954 §4: a SASL response line may be up to 12288 octets. */
 const MAX_AUTH_LINE = 12288;
 
@@ -65,9 +58,9 @@ const VERBS: Readonly<Record<string, Verb>> = {
     handler: (s, a) => s.rcpt(a),
     outOfSequence: "Need MAIL command",
   },
-  DATA: { states: ["rcpt"], handler: (s, a) => s.data(a), outOfSequence: "" },
+  DATA: { states: ["rcpt"], handler: (s, a) => s.message("DATA", a), outOfSequence: "" },
   // BDAT is reachable from any state: its chunk must be read even when refused.
-  BDAT: { states: [...ANY, "bdat"], handler: (s, a) => s.bdat(a) },
+  BDAT: { states: [...ANY, "bdat"], handler: (s, a) => s.message("BDAT", a) },
   RSET: { states: [...ANY, "bdat"], handler: (s, a) => s.rset(a) },
   NOOP: { states: [...ANY, "bdat"], handler: (s) => s.send(reply(250, "2.0.0", "Ok")) },
   QUIT: { states: [...ANY, "bdat"], handler: (s) => s.quit() },
@@ -91,8 +84,7 @@ export class Session {
   #states: Map<never, unknown>;
   #state: State = "ready";
   #transaction: Transaction | undefined;
-  #chunks: Uint8Array[] = [];
-  #chunkBytes = 0;
+  #chunks = new Chunks();
   #out: Output;
   #errors = 0;
   #esmtp = false;
@@ -344,8 +336,7 @@ export class Session {
   async #resetTransaction(): Promise<void> {
     const had = this.#transaction !== undefined;
     this.#transaction = undefined;
-    this.#chunks = [];
-    this.#chunkBytes = 0;
+    this.#chunks.clear();
     this.#input.endPhase();
     if (had) await this.#runner.notify("reset", this.#scope());
   }
@@ -373,7 +364,7 @@ export class Session {
       greeting,
       ...ehloKeywords({
         maxMessageSize: this.#settings.maxMessageSize,
-        starttls: this.connection.tls === undefined && this.#settings.tls?.() !== undefined,
+        starttls: offersStartTls(this.connection, this.#settings),
         // RFC 4954 §4 and our policy: passwords only ever travel encrypted.
         auth: this.connection.tls !== undefined && this.#settings.auth !== undefined &&
             this.connection.user === undefined
@@ -436,125 +427,28 @@ export class Session {
     this.send(decision.reply ?? reply(250, "2.1.5", "Ok"));
   }
 
-  /** DATA (RFC 5321 §4.1.1.4). */
-  async data(argument: string): Promise<void> {
-    if (argument !== "") return this.#error(501, "5.5.4", "DATA takes no arguments");
-    const decision = await this.#hook("data");
-    if (decision && decision.kind !== "accept") {
-      this.#refuse(decision);
-      return;
-    }
-    this.send(reply(354, "", "End data with <CR><LF>.<CR><LF>"));
-    this.#input.startPhase(this.#settings.dataTimeoutMs); // ends in #resetTransaction
-    const body = await readDotData(this.#input, {
-      maxBytes: this.#settings.maxMessageSize,
-      maxLineLength: MAX_TEXT_LINE,
-      bareLf: this.#settings.bareLf,
-    });
-    if (body.tooBig) {
-      return await this.#failMessage(552, "5.3.4", "Message size exceeds fixed limit");
-    }
-    if (body.bareCr || (body.bareLf && this.#settings.bareLf === "reject")) {
-      // RFC 5321 §2.3.8; refusing bare CR/LF is what stops SMTP smuggling.
-      return await this.#failMessage(
-        550,
-        "5.5.2",
-        "Bare CR or LF in message; lines must end with CRLF",
-      );
-    }
-    if (body.longLine) {
-      return await this.#failMessage(554, "5.6.0", "Message has a line over 1000 octets");
-    }
-    await this.#finishMessage(body.parts);
-  }
-
-  /** BDAT (RFC 3030 §2); the chunk is always read, even when refused. */
-  async bdat(argument: string): Promise<void> {
-    const match = /^(\d{1,15})(?: +(LAST))?$/i.exec(argument);
-    if (!match) return this.#error(501, "5.5.4", "Syntax: BDAT <size> [LAST]");
-    const size = Number(match[1]);
-    const last = match[2] !== undefined;
-    const room = Math.max(0, this.#settings.maxMessageSize + 1 - this.#chunkBytes);
-    this.#input.startPhase(this.#settings.dataTimeoutMs); // one deadline for all chunks
-    const parts = await this.#input.readBytes(size, room);
-    if (this.#state !== "rcpt" && this.#state !== "bdat") {
-      this.#input.endPhase();
-      const text = this.#state === "mail"
-        ? "No valid recipients"
-        : "Need MAIL and RCPT before BDAT";
-      return this.#error(503, "5.5.1", text);
-    }
-    if (this.#state === "rcpt") {
-      const decision = await this.#hook("data");
-      if (decision && decision.kind !== "accept") {
+  /** DATA (RFC 5321 §4.1.1.4) and BDAT (RFC 3030 §2); see message_intake.ts. */
+  message(verb: "DATA" | "BDAT", argument: string): Promise<void> {
+    return (verb === "DATA" ? runData : runBdat)({
+      connection: this.connection,
+      transaction: this.#transaction,
+      state: this.#state,
+      esmtp: this.#esmtp,
+      settings: this.#settings,
+      log: this.#log,
+      input: this.#input,
+      chunks: this.#chunks,
+      send: (r) => void this.send(r),
+      error: (code, enhanced, text) => this.#error(code, enhanced, text),
+      refuse: (decision) => void this.#refuse(decision),
+      logReject: (stage, decision, subject) => this.#logReject(stage, decision, subject),
+      hook: (hook, ...args) => this.#hook(hook, ...args),
+      enterBdat: () => this.#to("bdat"),
+      endTransaction: async () => {
         await this.#resetTransaction();
-        this.#to("greeted");
-        this.#refuse(decision);
-        return;
-      }
-      this.#to("bdat");
-    }
-    this.#chunks.push(...parts);
-    this.#chunkBytes += size;
-    if (!last) return this.send(reply(250, "2.0.0", `${size} octets received`));
-    if (this.#chunkBytes > this.#settings.maxMessageSize) {
-      return await this.#failMessage(552, "5.3.4", "Message size exceeds fixed limit");
-    }
-    await this.#finishMessage(this.#chunks);
-  }
-
-  async #failMessage(code: number, enhanced: string, text: string): Promise<void> {
-    const id = this.#transaction?.id;
-    this.#log.event("reject", { conn: this.connection.id, id, stage: "data", code, reason: text });
-    await this.#resetTransaction();
-    this.#to("greeted");
-    this.#error(code, enhanced, text);
-  }
-
-  /** Adds trace fields, runs data_post and queue, and answers. */
-  async #finishMessage(parts: Uint8Array[]): Promise<void> {
-    const transaction = this.#transaction as Transaction;
-    const message = Message.parse(concatBytes(parts));
-    message.prepend(
-      "Received",
-      receivedValue({
-        helo: this.connection.helo?.name,
-        remoteAddress: this.connection.remote.address,
-        hostname: this.#settings.hostname,
-        protocol: protocolName({
-          esmtp: this.#esmtp,
-          tls: this.connection.tls !== undefined,
-          authenticated: this.connection.user !== undefined,
-          utf8: transaction.params.smtputf8,
-        }),
-        queueId: transaction.id,
-        tls: this.connection.tls,
-        recipient: transaction.recipients.length === 1
-          ? transaction.recipients[0]?.mailbox.address
-          : undefined,
-        date: new Date(),
-      }),
-    );
-    const edited = await this.#hook("data_post", message);
-    const decision = edited && edited.kind !== "accept"
-      ? edited
-      : await this.#hook("queue", message) ??
-        tempfail(451, "4.3.0", "Message not queued: no queue accepted it");
-    if (decision.kind === "accept") {
-      this.#log.event("queued", {
-        conn: this.connection.id,
-        id: transaction.id,
-        from: transaction.sender?.address ?? "<>",
-        rcpts: transaction.recipients.length,
-        size: message.size,
-      });
-      this.send(decision.reply ?? reply(250, "2.0.0", `Ok: queued as ${transaction.id}`));
-    } else {
-      this.#logReject("queue", decision, transaction.id);
-      this.#refuse(decision);
-    }
-    await this.#resetTransaction();
-    if (this.#state !== "closed") this.#to("greeted");
+        if (this.#state !== "closed") this.#to("greeted");
+      },
+    }, argument);
   }
 
   #logReject(stage: string, decision: Decision, subject: string): void {
@@ -602,7 +496,7 @@ export class Session {
       case "TURN":
         return this.#runner.has("turn");
       case "STARTTLS":
-        return this.connection.tls === undefined && this.#settings.tls?.() !== undefined;
+        return offersStartTls(this.connection, this.#settings);
       case "AUTH":
         return this.connection.tls !== undefined && this.#settings.auth !== undefined;
       case "SEND":
@@ -628,40 +522,25 @@ export class Session {
     if (verb.handover) await this.#handOver(decision);
   }
 
-  /** STARTTLS (RFC 3207). */
-  async starttls(argument: string): Promise<void> {
-    const tls = this.#settings.tls?.();
-    if (!tls || this.connection.tls) return this.#error(502, "5.5.1", "STARTTLS not available");
-    if (argument !== "") return this.#error(501, "5.5.4", "STARTTLS takes no arguments");
-    this.send(reply(220, "2.0.0", "Ready to start TLS"));
-    await this.#out.flush();
-    // CVE-2011-0411: anything pipelined after STARTTLS is plaintext an attacker
-    // could have injected; it must never be read as a command.
-    this.#input.discard();
-    let secure: Conn;
-    try {
-      // A client that stalls or leaves mid-handshake must not keep its slot.
-      const limit = Math.min(this.#settings.idleTimeoutMs, TLS_HANDSHAKE_MS);
-      secure = await withDeadline(
-        this.#conn.startTls(tls),
-        limit,
-        () => new Error(`no TLS handshake within ${limit} ms`),
-      );
-    } catch (error) {
-      this.#log.event("tls_failed", { conn: this.connection.id, error: String(error) });
-      this.#conn.close();
-      throw new ClientGone();
-    }
-    this.#conn = secure;
-    this.#input.setReader(() => secure.read());
-    this.#out.setConn(secure);
-    this.connection.tls = secure.tlsInfo ?? { version: "TLS", cipher: "unknown" };
-    // RFC 3207 §4.2: forget everything learnt before, the client must EHLO again.
-    await this.#resetTransaction();
-    this.connection.helo = undefined;
-    this.#esmtp = false;
-    this.#to("ready");
-    this.#log.event("tls", { conn: this.connection.id, ...this.connection.tls });
+  /** STARTTLS (RFC 3207); see starttls.ts. */
+  starttls(argument: string): Promise<void> {
+    return runStartTls({
+      connection: this.connection,
+      conn: this.#conn,
+      settings: this.#settings,
+      log: this.#log,
+      input: this.#input,
+      output: this.#out,
+      error: (code, enhanced, text) => this.#error(code, enhanced, text),
+      restart: async (secure) => {
+        this.#conn = secure;
+        // RFC 3207 §4.2: forget everything learnt before, the client must EHLO again.
+        await this.#resetTransaction();
+        this.connection.helo = undefined;
+        this.#esmtp = false;
+        this.#to("ready");
+      },
+    }, argument);
   }
 
   /** AUTH (RFC 4954) with PLAIN or LOGIN, over TLS only. */
