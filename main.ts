@@ -57,7 +57,10 @@ async function main(args: string[]): Promise<number> {
   };
   switch (command) {
     case "serve":
-      return await runServe(runtime, rest, VERSION);
+      return await runServe(runtime, rest, {
+        version: VERSION,
+        commit: currentCommit(fileURLToPath(new URL(".", import.meta.url))),
+      });
     case "user":
       return await runUserCommand(rest, io);
     case "alias":

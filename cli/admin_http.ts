@@ -36,6 +36,8 @@ export interface AdminHttpOptions {
   log: Logger;
   runtime: string;
   version: string;
+  /** The build's commit (`postino version`). */
+  commit: string;
   stopping(): boolean;
 }
 
@@ -93,6 +95,7 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
     token,
     open,
     version: options.version,
+    commit: options.commit,
     runtime: options.runtime,
     startedAt: Date.now(),
     now: () => Date.now(),

@@ -179,8 +179,9 @@ async function buildSetup(
 export async function runServe(
   runtime: Runtime,
   args: string[],
-  version = "unknown",
+  build: { version: string; commit: string } = { version: "unknown", commit: "unknown" },
 ): Promise<number> {
+  const { version, commit } = build;
   const { flags, file, help } = parseServeArgs(args);
   if (help) {
     process.stdout.write(SERVE_USAGE + "\n");
@@ -199,7 +200,7 @@ export async function runServe(
     events,
   );
   // From the first event on, for the life of the process: reloads keep the counts.
-  const metrics = new ServerMetrics({ version, runtime: runtime.name });
+  const metrics = new ServerMetrics({ version, commit, runtime: runtime.name });
   metrics.observe(events);
   await mkdir(config.dataDir, { recursive: true });
   const db = runtime.openDatabase(join(config.dataDir, "postino.db"));
@@ -328,6 +329,7 @@ export async function runServe(
     log,
     runtime: runtime.name,
     version,
+    commit,
     stopping: () => stopping,
   });
   delivery.scheduler.start();

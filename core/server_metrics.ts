@@ -44,6 +44,8 @@ export interface Totals {
 export interface ServerMetricsOptions {
   version: string;
   runtime: string;
+  /** The commit the build came from (`postino version`); "unknown" by default. */
+  commit?: string;
   /** When the process started, ms since the epoch (default: now). */
   startedAt?: number;
 }
@@ -114,8 +116,15 @@ export class ServerMetrics {
   constructor(options: ServerMetricsOptions) {
     const r = this.registry;
     this.#startedAt = options.startedAt ?? Date.now();
-    r.gauge("postino_build_info", "Always 1; the labels name the build.", ["version", "runtime"])
-      .set({ version: options.version, runtime: options.runtime }, 1);
+    r.gauge("postino_build_info", "Always 1; the labels name the build.", [
+      "version",
+      "revision",
+      "runtime",
+    ]).set({
+      version: options.version,
+      revision: options.commit ?? "unknown",
+      runtime: options.runtime,
+    }, 1);
     this.#start = r.gauge("postino_start_time_seconds", "When the server started (Unix time).");
     this.#connections = r.counter(
       "postino_smtp_connections_total",

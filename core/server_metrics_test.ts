@@ -60,7 +60,10 @@ test("ServerMetrics counts the mail events it observes", () => {
   assert.equal(m.value("postino_outbound_sessions_total", { tls: "TLSv1.3" }), 1);
   assert.equal(m.value("postino_dsn_queued_total"), 1);
   assert.equal(m.value("postino_plugin_errors_total", { plugin: "dnsbl", hook: "connect" }), 1);
-  assert.equal(m.value("postino_build_info", { version: "1.2.3", runtime: "test" }), 1);
+  assert.equal(
+    m.value("postino_build_info", { version: "1.2.3", revision: "unknown", runtime: "test" }),
+    1,
+  );
   assert.equal(m.value("postino_start_time_seconds"), 5);
   assert.deepEqual(metrics.totals(), {
     connections: 2,

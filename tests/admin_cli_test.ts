@@ -41,8 +41,17 @@ test("the server's token is the one admin token prints, and the API takes it", a
     const token = printed.stdout.trimEnd().split("\n").at(-1) as string;
     const health = await fetch(`http://127.0.0.1:${port}/api/health`);
     assert.equal(health.status, 200);
-    const body = await health.json() as { status: string; listeners: { port: number }[] };
+    const body = await health.json() as {
+      status: string;
+      commit: string;
+      listeners: { port: number }[];
+    };
     assert.equal(body.status, "ok");
+    // The same build facts as `postino version` (the commit, or "unknown" outside git).
+    const version = await postino(["version"]);
+    assert.equal(body.commit, /commit (\S+)\)/.exec(version.stdout)?.[1]);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    assert.match(metrics, new RegExp(`postino_build_info\\{[^}]*revision="${body.commit}"`));
     assert.equal(body.listeners[0]?.port, server.port);
     const denied = await fetch(`http://127.0.0.1:${port}/api/nothing-here`);
     assert.equal(denied.status, 401);

@@ -39,6 +39,7 @@ export function health(deps: AdminDeps): Record<string, unknown> {
   return {
     status: deps.stopping() ? "stopping" : ready ? "ok" : "starting",
     version: deps.version,
+    commit: deps.commit,
     runtime: deps.runtime,
     uptimeSeconds: Math.round((now - deps.startedAt) / 1000),
     listeners,

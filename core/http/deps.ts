@@ -49,6 +49,8 @@ export interface AdminDeps {
   /** Requests need no token (`http_open_loopback` on a loopback bind). */
   readonly open: boolean;
   readonly version: string;
+  /** The commit the build came from, or "unknown". */
+  readonly commit: string;
   readonly runtime: string;
   /** When the server started, ms since the epoch. */
   readonly startedAt: number;

@@ -118,7 +118,7 @@ function serverFacts(deps: AdminDeps): Html {
   return html`
     <dl class="facts">
       <dt>Version</dt>
-      <dd>Postino ${deps.version} on ${deps.runtime}</dd>
+      <dd>Postino ${deps.version} on ${deps.runtime}, commit ${deps.commit}</dd>
       <dt>Started</dt>
       <dd>${formatTime(deps.startedAt)} UTC</dd>
       <dt>Local domains</dt>

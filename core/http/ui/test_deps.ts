@@ -72,6 +72,7 @@ export async function testApp(options: { plugins?: string[] } = {}): Promise<Tes
     token: TEST_TOKEN,
     open: false,
     version: "0.0.0-test",
+    commit: "abc1234",
     runtime: runtime.name,
     startedAt: Date.now() - 90_000,
     now: () => Date.now(),
