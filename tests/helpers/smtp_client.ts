@@ -6,29 +6,19 @@
  */
 import assert from "node:assert/strict";
 import { connect as netConnect, type Socket } from "node:net";
+import { ReplyReader } from "./reply_reader.ts";
 
 /** A raw client connection. */
 export class RawClient {
   #socket: Socket;
-  #buffer = "";
-  #closed = false;
-  #waiters = new Set<() => void>();
+  #in = new ReplyReader();
 
   private constructor(socket: Socket) {
     this.#socket = socket;
     socket.setEncoding("latin1");
-    socket.on("data", (chunk: string) => {
-      this.#buffer += chunk;
-      this.#wake();
-    });
-    socket.on("close", () => {
-      this.#closed = true;
-      this.#wake();
-    });
-    socket.on("error", () => {
-      this.#closed = true;
-      this.#wake();
-    });
+    socket.on("data", (chunk: string) => this.#in.push(chunk));
+    socket.on("close", () => this.#in.close());
+    socket.on("error", () => this.#in.close());
   }
 
   /** Connects to 127.0.0.1:`port`. */
@@ -39,13 +29,9 @@ export class RawClient {
     });
   }
 
-  #wake(): void {
-    for (const w of this.#waiters) w();
-  }
-
   /** Whether the server closed the connection. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#in.closed;
   }
 
   /**
@@ -55,7 +41,7 @@ export class RawClient {
    */
   write(data: string | Uint8Array): Promise<void> {
     return new Promise((resolve) => {
-      if (this.#closed || this.#socket.destroyed) return resolve();
+      if (this.#in.closed || this.#socket.destroyed) return resolve();
       const ok = typeof data === "string"
         ? this.#socket.write(data, "latin1")
         : this.#socket.write(data);
@@ -76,51 +62,18 @@ export class RawClient {
   }
 
   /** Waits for one complete (possibly multi-line) reply; returns its lines. */
-  async reply(timeoutMs = 10_000): Promise<string[]> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const lines: string[] = [];
-      let offset = 0;
-      for (;;) {
-        const end = this.#buffer.indexOf("\r\n", offset);
-        if (end === -1) break;
-        const line = this.#buffer.slice(offset, end);
-        lines.push(line);
-        offset = end + 2;
-        if (/^\d{3}( |$)/.test(line)) {
-          this.#buffer = this.#buffer.slice(offset);
-          return lines;
-        }
-      }
-      if (this.#closed) {
-        throw new Error(`connection closed; unread: ${JSON.stringify(this.#buffer)}`);
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no reply in time; unread: ${JSON.stringify(this.#buffer)}`);
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          this.#waiters.delete(done);
-          resolve();
-        };
-        const timer = setTimeout(done, left);
-        this.#waiters.add(done);
-      });
-    }
+  reply(timeoutMs?: number): Promise<string[]> {
+    return this.#in.reply(timeoutMs);
   }
 
   /** Waits until the server closes the connection. */
-  async waitClosed(timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.#closed) {
-      if (Date.now() > deadline) throw new Error("server did not close the connection");
-      await new Promise((r) => setTimeout(r, 20));
-    }
+  waitClosed(timeoutMs?: number): Promise<void> {
+    return this.#in.waitClosed(timeoutMs);
   }
 
   /** Everything received and not yet read as a reply. */
   get unread(): string {
-    return this.#buffer;
+    return this.#in.unread;
   }
 
   close(): void {

@@ -22,6 +22,7 @@ import { connect as netConnect, type Socket } from "node:net";
 import { join } from "node:path";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { tempDir } from "./server.ts";
+import { ReplyReader } from "./reply_reader.ts";
 
 /** A CA and a leaf certificate on disk, with their PEM text. */
 export interface TestCerts {
@@ -175,17 +176,9 @@ export class SmtpConn {
   #socket: Socket | TLSSocket;
   /** The TCP socket under a STARTTLS upgrade, closed along with it. */
   #plain: Socket | undefined;
-  #buffer = "";
-  #closed = false;
-  #waiters = new Set<() => void>();
-  #onData = (chunk: Uint8Array) => {
-    this.#buffer += Buffer.from(chunk).toString("latin1");
-    this.#wake();
-  };
-  #onClose = () => {
-    this.#closed = true;
-    this.#wake();
-  };
+  #in = new ReplyReader();
+  #onData = (chunk: Uint8Array) => this.#in.push(Buffer.from(chunk).toString("latin1"));
+  #onClose = () => this.#in.close();
 
   private constructor(socket: Socket | TLSSocket) {
     this.#socket = socket;
@@ -218,10 +211,6 @@ export class SmtpConn {
     socket.off("error", this.#onClose);
   }
 
-  #wake(): void {
-    for (const w of this.#waiters) w();
-  }
-
   /** The current socket (a TLSSocket once encrypted). */
   get socket(): Socket | TLSSocket {
     return this.#socket;
@@ -229,12 +218,12 @@ export class SmtpConn {
 
   /** Whether the server closed the connection. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#in.closed;
   }
 
   /** Everything received and not yet read as a reply. */
   get unread(): string {
-    return this.#buffer;
+    return this.#in.unread;
   }
 
   /** Sends bytes exactly as given. */
@@ -250,37 +239,8 @@ export class SmtpConn {
   }
 
   /** Waits for one complete (possibly multi-line) reply and returns its lines. */
-  async reply(timeoutMs = 10_000): Promise<string[]> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const lines: string[] = [];
-      let offset = 0;
-      for (;;) {
-        const end = this.#buffer.indexOf("\r\n", offset);
-        if (end === -1) break;
-        const line = this.#buffer.slice(offset, end);
-        lines.push(line);
-        offset = end + 2;
-        if (/^\d{3}( |$)/.test(line)) {
-          this.#buffer = this.#buffer.slice(offset);
-          return lines;
-        }
-      }
-      if (this.#closed) {
-        throw new Error(`connection closed; unread: ${JSON.stringify(this.#buffer)}`);
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no reply in time; unread: ${JSON.stringify(this.#buffer)}`);
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          this.#waiters.delete(done);
-          resolve();
-        };
-        const timer = setTimeout(done, left);
-        this.#waiters.add(done);
-      });
-    }
+  reply(timeoutMs?: number): Promise<string[]> {
+    return this.#in.reply(timeoutMs);
   }
 
   /** The last line of the next reply. */
@@ -303,7 +263,7 @@ export class SmtpConn {
     const plain = this.#socket as Socket;
     this.#plain = plain;
     this.#detach(plain);
-    this.#buffer = "";
+    this.#in.clear();
     return new Promise((resolve, reject) => {
       const secure = tlsConnect({ socket: plain, rejectUnauthorized: false });
       secure.once("secureConnect", () => {
@@ -317,12 +277,8 @@ export class SmtpConn {
   }
 
   /** Waits until the server closes the connection. */
-  async waitClosed(timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.#closed) {
-      if (Date.now() > deadline) throw new Error("server did not close the connection");
-      await new Promise((r) => setTimeout(r, 20));
-    }
+  waitClosed(timeoutMs?: number): Promise<void> {
+    return this.#in.waitClosed(timeoutMs);
   }
 
   /** Closes the connection at once (on Deno, destroying the TLS layer alone may leave TCP open). */
