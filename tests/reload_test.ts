@@ -7,12 +7,12 @@
  *
  * @module
  */
-import { after, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
-import { type RunningServer, startServer, tempDir } from "./helpers/server.ts";
+import { type RunningServer, tempDir } from "./helpers/server.ts";
 import { RawClient } from "./helpers/smtp_client.ts";
 import { makeCerts, SmtpConn, tlsConfig, waitForListeners } from "./helpers/tls.ts";
 import {
@@ -20,23 +20,14 @@ import {
   maildirFiles,
   queuedId,
   queueIds,
+  scratchDirs,
   sendSignal,
   stopWithin,
 } from "./helpers/lifecycle.ts";
 import { freePort, HAVE_SINK, sendMail, type Sink, startSink } from "./helpers/remote_sink.ts";
 
 const TIMEOUT = { timeout: 90_000 };
-const dirs: string[] = [];
-
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-async function start(options: Parameters<typeof startServer>[0]): Promise<RunningServer> {
-  const server = await startServer(options);
-  dirs.push(server.dataDir);
-  return server;
-}
+const { start, keep } = scratchDirs();
 
 /** How many times `pattern` (a global regex) occurs in the server's output. */
 function count(server: RunningServer, pattern: RegExp): number {
@@ -235,7 +226,7 @@ test(
   TIMEOUT,
   async () => {
     const certs = makeCerts();
-    dirs.push(certs.dir);
+    keep(certs.dir);
     const config = `${tlsConfig(certs)}tls_listen = ["127.0.0.1:0"]\n`;
     const server = await start({ config, users: ["alice@localhost"] });
     const clients: SmtpConn[] = [];
@@ -302,9 +293,9 @@ test(
   async () => {
     const certs = makeCerts();
     const other = makeCerts(); // a pair whose certificate does not go with `certs`' key
-    dirs.push(certs.dir, other.dir);
+    keep(certs.dir, other.dir);
     const scratch = tempDir();
-    dirs.push(scratch);
+    keep(scratch);
     const good = sizeAndHelo(20_000, true, tlsConfig(certs));
     const server = await start({ config: good });
     const clients: SmtpConn[] = [];
@@ -422,7 +413,7 @@ test(
   TIMEOUT,
   async () => {
     const scratch = tempDir();
-    dirs.push(scratch);
+    keep(scratch);
     const plugin = lifecyclePlugin(scratch);
     const server = await start({ config: withPlugin(plugin, "gen = 1\n") });
     const clients: RawClient[] = [];
@@ -475,7 +466,7 @@ test(
   TIMEOUT,
   async () => {
     const scratch = tempDir();
-    dirs.push(scratch);
+    keep(scratch);
     const plugin = lifecyclePlugin(scratch);
     const server = await start({ config: "max_message_size = 10000\n" });
     try {

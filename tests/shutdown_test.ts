@@ -8,9 +8,9 @@
  *
  * @module
  */
-import { after, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { type RunningServer, startServer } from "./helpers/server.ts";
 import { RawClient } from "./helpers/smtp_client.ts";
 import {
@@ -20,6 +20,7 @@ import {
   queuedId,
   queueIds,
   queueList,
+  scratchDirs,
   sendSignal,
   stopWithin,
 } from "./helpers/lifecycle.ts";
@@ -36,17 +37,7 @@ import { startHoldingProxy, startSilentRemote } from "./helpers/slow_remote.ts";
 const TIMEOUT = { timeout: 90_000 };
 /** How long a server may take to exit once it should (a hang fails the test instead). */
 const EXIT_BOUND_MS = 30_000;
-const dirs: string[] = [];
-
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-async function start(options: Parameters<typeof startServer>[0]): Promise<RunningServer> {
-  const server = await startServer(options);
-  dirs.push(server.dataDir);
-  return server;
-}
+const { start } = scratchDirs();
 
 /** Connects, reads the greeting and opens a transaction to `rcpt` (EHLO, MAIL, RCPT). */
 async function openTransaction(port: number, rcpt: string): Promise<RawClient> {

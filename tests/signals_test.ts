@@ -6,26 +6,22 @@
  *
  * @module
  */
-import { after, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type RunningServer, startServer } from "./helpers/server.ts";
 import { RawClient, transcript } from "./helpers/smtp_client.ts";
-import { exitCode, expectReply, maildirFiles, sendSignal } from "./helpers/lifecycle.ts";
+import {
+  exitCode,
+  expectReply,
+  maildirFiles,
+  scratchDirs,
+  sendSignal,
+} from "./helpers/lifecycle.ts";
 
 const TIMEOUT = { timeout: 60_000 };
-const dirs: string[] = [];
-
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-async function start(options: Parameters<typeof startServer>[0]): Promise<RunningServer> {
-  const server = await startServer(options);
-  dirs.push(server.dataDir);
-  return server;
-}
+const { start } = scratchDirs();
 
 /**
  * The files in the `new/` folder of `address`'s Maildir, once every message

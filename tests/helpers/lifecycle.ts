@@ -15,10 +15,34 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { postino, type RunningServer } from "./server.ts";
+import { after } from "node:test";
+import { postino, type RunningServer, type StartOptions, startServer } from "./server.ts";
+
+/**
+ * Temporary directories removed once the calling file's tests are done: the
+ * data dirs of the servers `start` runs, and any other dir passed to `keep`.
+ * Call it once, at the top level of a test file.
+ */
+export function scratchDirs(): {
+  start(options: StartOptions): Promise<RunningServer>;
+  keep(...dirs: string[]): void;
+} {
+  const dirs: string[] = [];
+  after(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    async start(options) {
+      const server = await startServer(options);
+      dirs.push(server.dataDir);
+      return server;
+    },
+    keep: (...more) => void dirs.push(...more),
+  };
+}
 
 /** Anything that reads SMTP replies (RawClient, SmtpConn). */
 export interface ReplyReader {
